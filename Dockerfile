@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+FROM python:3.11-slim
+
+# CPU-only torch from PyTorch's CPU wheel index (PyPI's default torch is a multi-GB CUDA build).
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /srv/ninja
+
+COPY requirements.txt ./
+RUN pip install --extra-index-url "${TORCH_INDEX}" "torch==2.13.0" \
+ && pip install -r requirements.txt
+
+COPY ninja_core ./ninja_core
+COPY app ./app
+COPY templates ./templates
+COPY static ./static
+
+RUN useradd --system --uid 10001 --no-create-home ninja
+USER 10001
+
+ENV HOST=0.0.0.0 PORT=8000
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,149 @@
+"""One figure builder for the notebook and the page: a plain dict in plotly's JSON schema.
+
+plotly.js draws the dict as it is; a notebook wraps it with `plotly.graph_objects.Figure(spec)`
+(`Run.figure` does). No graph objects are built here, so the request path stays cheap: arrays
+travel as base64 float32 (plotly.js's typed-array form), not as lists of numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import torch
+
+from .display import DEFAULT_MAX_CELLS, Matrix, encode, matrix
+
+DiffScale = Literal["linear", "log"]
+
+DIVERGING = [[0.0, "#2b5b9b"], [0.25, "#8fb4da"], [0.5, "#f7f7f7"], [0.75, "#eda48a"], [1.0, "#b2182b"]]
+SEQUENTIAL = [[0.0, "#fbf8f3"], [0.35, "#f6c27b"], [0.7, "#e4572e"], [1.0, "#6b0f1a"]]  # 0 is near white
+GAP = 0.08  # space between the 2 × 2 panels, as a fraction of the figure
+
+
+def _abs_max(*tensors: torch.Tensor | None) -> float:
+    m = 0.0
+    for t in tensors:
+        if t is not None and t.numel():
+            finite = t[torch.isfinite(t)]
+            if finite.numel():
+                m = max(m, finite.abs().max().item())
+    return m or 1.0
+
+
+def _axes(k: int) -> tuple[str, str]:
+    return ("x", "y") if k == 1 else (f"x{k}", f"y{k}")
+
+
+def _heatmap(k: int, m: Matrix, title: str, colorscale: Any, zrange: tuple[float, float] | None,
+             colorbar: dict[str, Any] | None, hover_label: str) -> dict[str, Any]:
+    br, bc = m.block
+    xa, ya = _axes(k)
+    trace: dict[str, Any] = {
+        "type": "heatmap",
+        "name": title,
+        "z": encode(m.data),
+        # cell coordinates are the tensor's own indices (the first index of a block when reduced)
+        "x": list(range(0, m.as_2d[1], bc)),
+        "y": list(range(0, m.as_2d[0], br)),
+        "xaxis": xa,
+        "yaxis": ya,
+        "colorscale": colorscale,
+        "showscale": colorbar is not None,
+        "hovertemplate": f"[%{{y}}, %{{x}}]  {hover_label} %{{z:.6g}}<extra>{title}</extra>",
+        "hoverongaps": False,
+    }
+    if zrange is not None:
+        trace["zmin"], trace["zmax"] = zrange
+    if colorbar is not None:
+        trace["colorbar"] = colorbar
+    return trace
+
+
+def node_figure(name: str, value: torch.Tensor, manual: torch.Tensor | None, reference: torch.Tensor | None,
+                max_cells: int = DEFAULT_MAX_CELLS, diff_scale: DiffScale = "linear",
+                manual_label: str = "manual") -> dict[str, Any]:
+    """Four heatmaps in a 2 × 2 grid: value | manual gradient / autograd gradient | |manual - autograd|.
+
+    Gradients share one diverging scale centred on 0, so the two panels read alike when they agree.
+    """
+    value_m = matrix(value, max_cells)
+    manual_ok = manual is not None and reference is not None and tuple(manual.shape) == tuple(reference.shape)
+    ref_m = matrix(reference, max_cells) if reference is not None else None
+    man_m = matrix(manual, max_cells) if manual is not None else None
+    diff_m: Matrix | None = None
+    diff_note = ""
+    if manual_ok:
+        assert manual is not None and reference is not None
+        absdiff = (manual.detach().to(reference.dtype) - reference.detach()).abs()
+        diff_m = matrix(absdiff, max_cells, mode="max")
+        if diff_scale == "log":
+            positive = diff_m.data > 0
+            logged = torch.where(positive, diff_m.data.clamp_min(1e-45).log10(), torch.full_like(diff_m.data, math.nan))
+            diff_m = Matrix(logged, diff_m.shape, diff_m.as_2d, diff_m.block, diff_m.how, diff_m.row_title, diff_m.col_title)
+        if not bool((absdiff != 0).any()):
+            diff_note = "all zero: bit-exact"
+    elif manual is None:
+        diff_note = "no manual gradient"
+    elif reference is None:
+        diff_note = "no autograd gradient"
+    else:
+        diff_note = f"shapes differ: {tuple(manual.shape)} vs {tuple(reference.shape)}"
+
+    grad_max = _abs_max(manual if manual_ok else None, reference)
+    value_max = _abs_max(value)
+    half = (1 - GAP) / 2
+    cols = [(0.0, half), (half + GAP, 1.0)]
+    rows = [(half + GAP, 1.0), (0.0, half)]  # top row first
+    titles = [f"{name}", f"d{name} ({manual_label})", f"d{name} (autograd)",
+              "log10 |manual − autograd|" if diff_scale == "log" else "|manual − autograd|"]
+
+    def bar(row: int, col: int, title: str) -> dict[str, Any]:
+        return {"x": cols[col][1] + 0.005, "xanchor": "left", "y": sum(rows[row]) / 2, "len": half * 0.95,
+                "thickness": 10, "title": {"text": title, "side": "right"}, "tickfont": {"size": 9}}
+
+    traces: list[dict[str, Any]] = [
+        _heatmap(1, value_m, titles[0], DIVERGING, (-value_max, value_max), bar(0, 0, "value"), "value"),
+    ]
+    if man_m is not None:
+        traces.append(_heatmap(2, man_m, titles[1], DIVERGING, (-grad_max, grad_max), None, "grad"))
+    if ref_m is not None:
+        traces.append(_heatmap(3, ref_m, titles[2], DIVERGING, (-grad_max, grad_max), bar(0, 1, "gradient"), "grad"))
+    if diff_m is not None:
+        top = _abs_max(diff_m.data)
+        zrange = None if diff_scale == "log" else (0.0, top)
+        traces.append(_heatmap(4, diff_m, titles[3], SEQUENTIAL, zrange, bar(1, 1, "|diff|"), "|diff|"))
+
+    layout: dict[str, Any] = {
+        "margin": {"l": 44, "r": 64, "t": 28, "b": 48},
+        "font": {"size": 11},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "#eeeeee",
+        "annotations": [],
+        "meta": {"node": name, "shape": list(value.shape), "how": value_m.how, "diff_scale": diff_scale},
+    }
+    for k in range(1, 5):
+        r, c = divmod(k - 1, 2)
+        suffix = "" if k == 1 else str(k)
+        layout[f"xaxis{suffix}"] = {"domain": list(cols[c]), "anchor": f"y{suffix}", "showgrid": False,
+                                    "zeroline": False, "ticks": "outside", "ticklen": 2}
+        layout[f"yaxis{suffix}"] = {"domain": list(rows[r]), "anchor": f"x{suffix}", "autorange": "reversed",
+                                    "showgrid": False, "zeroline": False, "ticks": "outside", "ticklen": 2}
+        if k == 3:
+            layout[f"xaxis{suffix}"]["title"] = {"text": value_m.col_title, "standoff": 2}
+            layout[f"yaxis{suffix}"]["title"] = {"text": value_m.row_title, "standoff": 2}
+        layout["annotations"].append({
+            "text": f"<b>{titles[k - 1]}</b>", "showarrow": False, "xref": "paper", "yref": "paper",
+            "x": sum(cols[c]) / 2, "y": rows[r][1], "yanchor": "bottom", "xanchor": "center", "font": {"size": 11},
+        })
+    if diff_note:
+        layout["annotations"].append({
+            "text": diff_note, "showarrow": False, "xref": "paper", "yref": "paper",
+            "x": sum(cols[1]) / 2, "y": sum(rows[1]) / 2, "font": {"size": 12, "color": "#555"},
+        })
+    if value_m.how:
+        layout["annotations"].append({
+            "text": value_m.how, "showarrow": False, "xref": "paper", "yref": "paper",
+            "x": 0, "y": -0.1, "xanchor": "left", "yanchor": "top", "font": {"size": 10, "color": "#666"},
+        })
+    return {"data": traces, "layout": layout}

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ninja_core.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_check_json_has_26_nodes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--json", "--no-gradcheck"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["nodes"]) == 26
+    assert {"loss", "config", "nodes"} <= set(doc)
+    assert doc["config"]["n_hidden"] == 64
+    assert {n["status"] for n in doc["nodes"]} == {"exact"}
+    for key in ("name", "shape", "status", "local_status", "exact", "approx", "maxdiff", "relerr"):
+        assert key in doc["nodes"][0]
+
+
+def test_check_plain_prints_the_cmp_table_loss_first(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--variant", "fused", "--dtype", "float64"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("loss ")
+    assert out[1].startswith("logprobs")
+    assert any(line.startswith("hprebn") and "approx" in line for line in out)
+    assert any("relerr autograd" in line for line in out)
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--batch-size", "1"],
+    ["check", "--n-hidden", "abc"],
+    ["check", "--variant", "sideways"],
+    ["check", "--data", "/definitely/not/here.txt"],
+    ["frobnicate"],
+])
+def test_bad_arguments_exit_2_with_one_line(argv: list[str]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "ninja_core", *argv], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "error" in lines[0]
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import pytest
+
+from ninja_core.config import Config
+from ninja_core.data import Dataset
+from ninja_core.gradcheck import finite_differences
+from ninja_core.run import check
+from ninja_core.tape import PARAMS
+
+
+@pytest.mark.parametrize("cfg", [Config(dtype="float64"), Config(seed=3, batch_size=9, n_hidden=17, variant="fused")])
+def test_finite_differences_agree_for_every_parameter(cfg: Config, dataset: Dataset) -> None:
+    fd = finite_differences(check(cfg, dataset))
+    assert set(fd) == set(PARAMS)
+    for name, result in fd.items():
+        assert result.relerr <= 1e-6, (name, result.relerr)
+        assert result.relerr_manual <= 1e-6, (name, result.relerr_manual)
+        assert len(result.entries) == 6
+
+
+def test_finite_differences_catch_a_wrong_gradient(default_run) -> None:  # type: ignore[no-untyped-def]
+    fd = finite_differences(default_run)
+    # the check has teeth: a doubled gradient is far outside its tolerance
+    w2 = fd["W2"]
+    doubled = [2 * x for x in w2.autograd]
+    import torch
+
+    from ninja_core.gradcheck import _rel
+    assert _rel(torch.tensor(w2.numeric, dtype=torch.float64), torch.tensor(doubled, dtype=torch.float64)) > 0.3
