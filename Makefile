@@ -16,7 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)  ## serve the page on http://$(HOST):$(PORT) with the bundled data
-	$(PY) -m ninja_core check
+	$(PY) -m app --host $(HOST) --port $(PORT)
 
 check: $(STAMP)  ## the cmp table in the terminal
 	$(PY) -m ninja_core check

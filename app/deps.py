@@ -1,0 +1,24 @@
+"""Shared objects for the routes, as Annotated dependencies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from .registry import RunRegistry
+from .settings import Settings, get_settings
+
+
+def _registry(request: Request) -> RunRegistry:
+    registry: RunRegistry = request.app.state.registry
+    return registry
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = getattr(request.app.state, "settings", None) or get_settings()
+    return settings
+
+
+RegistryDep = Annotated[RunRegistry, Depends(_registry)]
+SettingsDep = Annotated[Settings, Depends(_settings)]

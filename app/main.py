@@ -1,0 +1,60 @@
+"""The FastAPI application: `uvicorn app.main:app`, or `python -m app` (see app/server.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+import ninja_core
+from ninja_core.perf import tune_allocator
+
+from . import errors
+from .middleware import BodyLimit, SecurityHeaders
+from .registry import RunRegistry
+from .routes import api_router
+from .routes.page import ROOT, static_version
+from .settings import Settings, get_settings
+
+log = logging.getLogger("app")
+
+DESCRIPTION = """
+Backprop Ninja's API: the lecture's MLP (trigram → next character, batchnorm, tanh) runs forward on a
+sampled minibatch; its backward pass, written out by hand one tensor at a time, is compared with
+autograd for all 26 gradients. A run is a pure function of its config: its `run_id` encodes the
+config, so any server process answers for any run.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        torch.set_num_threads(settings.torch_threads)
+        tune_allocator()
+        app.state.registry = RunRegistry(
+            settings.data_path, settings.cache_runs, settings.cache_bytes, settings.heavy_cells,
+            settings.heavy_workers, settings.heavy_queue, settings.max_train_steps_in_run)
+        log.info("data %s (%s), %d torch thread(s)", app.state.registry.dataset.path,
+                 app.state.registry.fingerprint, settings.torch_threads)
+        yield
+        app.state.registry.close()
+
+    app = FastAPI(title="Backprop Ninja", version=ninja_core.__version__, description=DESCRIPTION,
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.static_version = static_version()
+    errors.install(app)
+    app.include_router(api_router)
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+app = create_app()

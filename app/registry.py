@@ -1,0 +1,170 @@
+"""Runs by id: the id *is* the config (plus a fingerprint of the data), so any process can rebuild a
+run it has never seen. Recent runs live in a bounded LRU; heavy ones are computed in a small pool."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ninja_core.config import Config, ConfigError
+from ninja_core.data import Dataset, load_dataset
+from ninja_core.run import Run, check
+
+_DTYPE_CODE = {"float32": "f32", "float64": "f64"}
+_DTYPE_NAME = {v: k for k, v in _DTYPE_CODE.items()}
+RUN_ID = re.compile(
+    r"r1-(?P<dtype>f32|f64)-(?P<variant>chain|fused)-s(?P<seed>\d{1,19})-b(?P<batch_size>\d{1,4})"
+    r"-e(?P<n_embd>\d{1,2})-h(?P<n_hidden>\d{1,4})-k(?P<block_size>\d)-t(?P<train_steps>\d{1,6})-d(?P<data>[0-9a-f]{8})"
+)
+
+
+class RunNotFound(LookupError):
+    """The run id is malformed, out of range, or was made with other data."""
+
+
+class Busy(RuntimeError):
+    """Too many heavy runs are queued already; try again shortly."""
+
+
+def data_fingerprint(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+
+
+def run_id_for(cfg: Config, fingerprint: str) -> str:
+    return (f"r1-{_DTYPE_CODE[cfg.dtype]}-{cfg.variant}-s{cfg.seed}-b{cfg.batch_size}-e{cfg.n_embd}"
+            f"-h{cfg.n_hidden}-k{cfg.block_size}-t{cfg.train_steps}-d{fingerprint}")
+
+
+def config_from_run_id(run_id: str, fingerprint: str) -> Config:
+    match = RUN_ID.fullmatch(run_id)
+    if match is None:
+        raise RunNotFound(f"malformed run id {run_id[:80]!r}; run ids look like {run_id_for(Config(), fingerprint)!r}")
+    if match["data"] != fingerprint:
+        raise RunNotFound(f"run {run_id!r} was made with other data ({match['data']}); this server's data is {fingerprint}")
+    fields = {k: int(v) for k, v in match.groupdict().items() if k not in ("dtype", "variant", "data")}
+    try:
+        return Config(dtype=_DTYPE_NAME[match["dtype"]], variant=match["variant"], **fields)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        raise RunNotFound(f"run id {run_id!r} is out of range: {exc}") from None
+
+
+def run_bytes(run: Run) -> int:
+    total = 0
+    for store in (run.values, run.autograd, run.manual, run.local):
+        for t in store.values():
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * t.element_size()
+    return total
+
+
+@dataclass
+class _Entry:
+    run: Run
+    nbytes: int
+
+
+class RunRegistry:
+    """Bounded LRU of runs (by count and by tensor bytes), single-flight computation per id."""
+
+    def __init__(self, data_path: Path | None, max_runs: int, max_bytes: int, heavy_cells: int,
+                 heavy_workers: int, heavy_queue: int, max_train_steps: int,
+                 compute: Callable[[Config, Dataset], Run] = check) -> None:
+        self.dataset = load_dataset(data_path)
+        self.fingerprint = data_fingerprint(Path(self.dataset.path))
+        self.max_runs, self.max_bytes = max_runs, max_bytes
+        self.heavy_cells, self.max_train_steps = heavy_cells, max_train_steps
+        self._compute = compute
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        self._bytes = 0
+        self._inflight: dict[str, Future[Run]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=heavy_workers, thread_name_prefix="heavy-run")
+        self._heavy_slots = threading.BoundedSemaphore(heavy_workers + heavy_queue)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def run_id(self, cfg: Config) -> str:
+        return run_id_for(cfg, self.fingerprint)
+
+    def config(self, run_id: str) -> Config:
+        return config_from_run_id(run_id, self.fingerprint)
+
+    def is_heavy(self, cfg: Config) -> bool:
+        return cfg.batch_size * cfg.n_hidden > self.heavy_cells or cfg.train_steps > 0
+
+    def cached(self, run_id: str) -> Run | None:
+        with self._lock:
+            entry = self._cache.get(run_id)
+            if entry is None:
+                return None
+            self._cache.move_to_end(run_id)
+            return entry.run
+
+    def _store(self, run_id: str, run: Run) -> None:
+        nbytes = run_bytes(run)
+        with self._lock:
+            if run_id in self._cache:
+                return
+            self._cache[run_id] = _Entry(run, nbytes)
+            self._bytes += nbytes
+            while len(self._cache) > 1 and (len(self._cache) > self.max_runs or self._bytes > self.max_bytes):
+                _, old = self._cache.popitem(last=False)
+                self._bytes -= old.nbytes
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"runs": len(self._cache), "bytes": self._bytes, "inflight": len(self._inflight)}
+
+    def _build(self, run_id: str, cfg: Config) -> Run:
+        run = self._compute(cfg, self.dataset)
+        self._store(run_id, run)
+        return run
+
+    def _single_flight(self, run_id: str, cfg: Config, submit: Callable[[Callable[[], Run]], Future[Run]]) -> Future[Run]:
+        with self._lock:
+            future = self._inflight.get(run_id)
+            if future is not None:
+                return future
+            future = submit(lambda: self._build(run_id, cfg))
+            self._inflight[run_id] = future
+        future.add_done_callback(lambda _: self._forget(run_id))
+        return future
+
+    def _forget(self, run_id: str) -> None:
+        with self._lock:
+            self._inflight.pop(run_id, None)
+
+    async def get(self, cfg: Config) -> tuple[str, Run]:
+        """The run for `cfg`: from the cache, computed inline when small, or in the pool when heavy."""
+        if cfg.train_steps > self.max_train_steps:
+            raise ConfigError("train_steps", f"this server computes gradient views after at most "
+                                             f"{self.max_train_steps} training steps, got {cfg.train_steps}")
+        run_id = self.run_id(cfg)
+        run = self.cached(run_id)
+        if run is not None:
+            return run_id, run
+        if not self.is_heavy(cfg):
+            # Small runs take ~2 ms: cheaper on the event loop than a thread hop.
+            return run_id, self._build(run_id, cfg)
+        if not self._heavy_slots.acquire(blocking=False):
+            raise Busy("too many large runs are being computed; try again in a few seconds")
+        try:
+            future = self._single_flight(run_id, cfg, lambda fn: self._pool.submit(fn))
+            return run_id, await asyncio.wrap_future(future)
+        finally:
+            self._heavy_slots.release()
+
+    async def get_by_id(self, run_id: str) -> tuple[Config, Run]:
+        cfg = self.config(run_id)
+        _, run = await self.get(cfg)
+        return cfg, run

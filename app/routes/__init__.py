@@ -1,0 +1,10 @@
+"""One router per area, gathered here."""
+
+from fastapi import APIRouter
+
+from . import health, page, runs
+
+api_router = APIRouter()
+api_router.include_router(health.router)
+api_router.include_router(runs.router)
+api_router.include_router(page.router)

@@ -1,0 +1,172 @@
+"""Request and response models, named by role. Responses are serialised with orjson straight from
+plain dicts (fast); these models document them in OpenAPI and the tests validate against them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ninja_core.config import LIMITS, Config
+
+_D = Config()
+Status = Literal["exact", "approx", "mismatch", "shape_mismatch", "missing"]
+
+
+def _bounded(name: str, description: str) -> Any:
+    lo, hi = LIMITS[name]
+    return Field(ge=lo, le=hi, strict=True, description=f"{description} ({lo}..{hi})")
+
+
+class RunConfig(BaseModel):
+    """A run's configuration; every field is optional in a request and defaults as in the lecture."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"seed": 2147483647, "batch_size": 32, "n_embd": 10, "n_hidden": 64, "block_size": 3,
+                      "dtype": "float32", "variant": "chain", "train_steps": 0}],
+    })
+
+    seed: Annotated[int, _bounded("seed", "seed of the one generator that draws parameters, then the minibatch")] = _D.seed
+    batch_size: Annotated[int, _bounded("batch_size", "minibatch size n")] = _D.batch_size
+    n_embd: Annotated[int, _bounded("n_embd", "embedding dimensions per character")] = _D.n_embd
+    n_hidden: Annotated[int, _bounded("n_hidden", "hidden units")] = _D.n_hidden
+    block_size: Annotated[int, _bounded("block_size", "context length in characters")] = _D.block_size
+    dtype: Literal["float32", "float64"] = Field(_D.dtype, description="float32 shows rounding; float64 agreement to ~1e-15")
+    variant: Literal["chain", "fused"] = Field(_D.variant, description="chain: every step; fused: cross-entropy and batchnorm in one")
+    train_steps: Annotated[int, _bounded("train_steps", "0: gradients at initialisation; N: after N SGD steps")] = 0
+
+
+class RunRequest(RunConfig):
+    """Body of POST /api/runs."""
+
+
+class BatchItem(BaseModel):
+    context: str = Field(examples=["emm"])
+    target: str = Field(examples=["a"])
+
+
+class NodeSummary(BaseModel):
+    name: str
+    kind: Literal["param", "intermediate"]
+    shape: list[int]
+    manual_shape: list[int] | None
+    forward: str = Field(description="the forward line that makes the node ('' for a parameter)")
+    formula: str = Field(description="the backward formula for d<name> in this variant")
+    notes: list[str] = Field(description="where the computed form differs from the formula's text, and why")
+    fused: str | None = Field(description="the fused block that produced this gradient, if any")
+    status: Status = Field(description="manual backward end to end vs autograd")
+    local_status: Status = Field(description="this node's step alone, fed autograd's upstream gradient")
+    exact: bool
+    approx: bool
+    maxdiff: float | None = Field(description="max |manual − autograd|; null when not comparable or not finite")
+    relerr: float | None
+    local_maxdiff: float | None
+    nonfinite: bool = Field(description="true when the manual gradient or its difference holds NaN or ±Inf")
+    message: str
+
+
+class GraphNode(BaseModel):
+    name: str
+    kind: Literal["param", "data", "intermediate", "loss"]
+    status: Status | None = None
+
+
+class Graph(BaseModel):
+    nodes: list[GraphNode]
+    edges: list[tuple[str, str]] = Field(description="forward edges [from, to]")
+
+
+class DataInfo(BaseModel):
+    name: str
+    words: int
+    vocab: str
+    fingerprint: str
+
+
+class RunDocument(BaseModel):
+    run_id: str = Field(examples=["r1-f32-chain-s2147483647-b32-e10-h64-k3-t0-d5b1f3c2a"])
+    config: RunConfig
+    loss: float | None
+    loss_finite: bool
+    counts: dict[str, int] = Field(description="how many of the 26 nodes have each status")
+    batch: list[BatchItem]
+    nodes: list[NodeSummary] = Field(description="the 26 gradients in backward (cmp table) order")
+    graph: Graph
+    data: DataInfo
+
+
+class EncodedArray(BaseModel):
+    """A 2-D float32 array as base64 (little-endian), plotly.js's typed-array form."""
+
+    dtype: Literal["f4"]
+    shape: str = Field(examples=["32, 64"])
+    bdata: str
+
+
+class TensorStats(BaseModel):
+    min: float | None
+    max: float | None
+    mean: float | None
+    std: float | None
+    norm: float | None
+    numel: int
+    nonfinite: int
+
+
+class NodeStats(BaseModel):
+    value: TensorStats
+    manual: TensorStats | None
+    autograd: TensorStats | None
+    diff: TensorStats | None
+
+
+ArrayOut = EncodedArray | list[list[float | None]] | None
+
+
+class NodeDetail(BaseModel):
+    run_id: str
+    name: str
+    requested_as: str | None = Field(None, description="the seed notebook's name the request used (zprebn, apreact, a)")
+    kind: Literal["param", "intermediate"]
+    shape: list[int]
+    display_shape: list[int] = Field(description="shape of the 2-D arrays below")
+    downsampled: bool
+    how: str = Field(description="how the tensor was made 2-D and reduced for display ('' if as is)")
+    block: list[int] = Field(description="rows × columns of the tensor merged into one displayed cell")
+    encoding: Literal["b64", "list"]
+    value: ArrayOut
+    manual: ArrayOut
+    autograd: ArrayOut
+    diff: ArrayOut = Field(description="|manual − autograd|, block maximum when downsampled")
+    stats: NodeStats = Field(description="on the full tensors, never on the display copy")
+    summary: NodeSummary
+    figure: dict[str, Any] | None = Field(description="plotly figure JSON (data + layout) from ninja_core's builder")
+
+
+class GradcheckEntry(BaseModel):
+    name: str
+    entries: list[list[int]]
+    numeric: list[float | None]
+    autograd: list[float | None]
+    manual: list[float | None]
+    relerr: float | None
+    relerr_manual: float | None
+
+
+class GradcheckDocument(BaseModel):
+    run_id: str
+    method: str
+    params: list[GradcheckEntry]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="a short code: validation_error, not_found, too_large, busy, ...")
+    message: str = Field(description="what was wrong and what is allowed, in one sentence")
+    field: str | None = None
+    allowed: list[str] | None = None
+    detail: list[dict[str, Any]] | None = None

@@ -1,0 +1,142 @@
+"""POST /api/runs, GET /api/runs/{id}: documents, ids, caching, and every error path."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.registry import config_from_run_id, run_id_for
+from app.schemas import ErrorBody, RunDocument
+from ninja_core.config import Config
+
+
+def test_default_run_document(default_run_doc: dict) -> None:  # type: ignore[type-arg]
+    doc = RunDocument.model_validate(default_run_doc)
+    assert len(doc.nodes) == 26
+    assert doc.counts == {"exact": 26}
+    assert doc.config.batch_size == 32 and doc.config.n_hidden == 64
+    assert len(doc.batch) == 32 and all(len(b.context) == 3 and len(b.target) == 1 for b in doc.batch)
+    assert doc.nodes[0].name == "logprobs" and doc.nodes[-1].name == "C"
+    node = {n.name: n for n in doc.nodes}["h"]
+    assert node.kind == "intermediate" and node.forward == "h = torch.tanh(hpreact)"
+    assert node.formula == "dhpreact = (1.0 - h**2) * dh" or "dh" in node.formula
+    assert {n.name for n in doc.graph.nodes} >= {"C", "Xb", "Yb", "loss", "emb"}
+    assert ["logprobs", "loss"] in [list(e) for e in doc.graph.edges]
+    assert abs((doc.loss or 0) - 3.3) < 0.3
+
+
+def test_get_returns_the_same_document(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
+    again = client.get(f"/api/runs/{default_run_doc['run_id']}").json()
+    assert again == default_run_doc
+
+
+def test_run_id_is_the_config(client: TestClient) -> None:
+    body = {"seed": 7, "batch_size": 9, "n_embd": 3, "n_hidden": 11, "block_size": 2, "dtype": "float64",
+            "variant": "fused", "train_steps": 0}
+    doc = client.post("/api/runs", json=body).json()
+    fingerprint = doc["data"]["fingerprint"]
+    assert config_from_run_id(doc["run_id"], fingerprint) == Config(**body)
+    assert doc["run_id"] == run_id_for(Config(**body), fingerprint)
+    statuses = {n["name"]: n["status"] for n in doc["nodes"]}
+    assert statuses["logits"] == "approx" and statuses["probs"] == "exact"
+
+
+def test_a_fresh_registry_rebuilds_a_run_it_never_saw(default_run_doc: dict) -> None:  # type: ignore[type-arg]
+    from app.main import create_app
+    from app.settings import Settings
+
+    with TestClient(create_app(Settings())) as other:
+        doc = other.get(f"/api/runs/{default_run_doc['run_id']}").json()
+    assert doc["nodes"] == default_run_doc["nodes"] and doc["loss"] == default_run_doc["loss"]
+
+
+@pytest.mark.parametrize(("body", "field", "phrase"), [
+    ({"batch_size": 5000}, "batch_size", "must be an integer in 2..4096, got 5000"),
+    ({"batch_size": 1}, "batch_size", "2..4096"),
+    ({"n_embd": 0}, "n_embd", "1..64"),
+    ({"n_hidden": 1025}, "n_hidden", "1..1024"),
+    ({"block_size": 9}, "block_size", "1..8"),
+    ({"seed": -1}, "seed", "0..9223372036854775807"),
+    ({"seed": 2**63}, "seed", "0..9223372036854775807"),
+    ({"n_hidden": "64"}, "n_hidden", "must be an integer"),
+    ({"n_hidden": 6.5}, "n_hidden", "must be an integer"),
+    ({"batch_size": True}, "batch_size", "must be an integer"),
+    ({"dtype": "float16"}, "dtype", "must be one of float32, float64"),
+    ({"variant": "sideways"}, "variant", "must be one of chain, fused"),
+    ({"bogus": 1}, "bogus", "unknown field"),
+    ({"train_steps": 10**6}, "train_steps", "0..200000"),
+])
+def test_bad_fields_get_422_naming_field_and_range(client: TestClient, body: dict, field: str, phrase: str) -> None:  # type: ignore[type-arg]
+    r = client.post("/api/runs", json=body)
+    assert r.status_code == 422
+    err = ErrorBody.model_validate(r.json())
+    assert err.field == field
+    assert phrase in err.message
+
+
+def test_enum_errors_list_the_allowed_values(client: TestClient) -> None:
+    r = client.post("/api/runs", json={"dtype": "half"})
+    assert r.json()["allowed"] == ["float32", "float64"]
+
+
+@pytest.mark.parametrize("raw", [b"{bad json", b"[1, 2]", b'"just a string"', b"42", b'{"seed": 1,}'])
+def test_malformed_bodies_get_422(client: TestClient, raw: bytes) -> None:
+    r = client.post("/api/runs", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "validation_error" and r.json()["message"]
+
+
+def test_an_empty_body_means_all_defaults(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
+    r = client.post("/api/runs", content=b"", headers={"content-type": "application/json"})
+    assert r.status_code == 200 and r.json()["run_id"] == default_run_doc["run_id"]
+
+
+def test_form_encoded_body_says_to_send_json(client: TestClient) -> None:
+    r = client.post("/api/runs", content=b'{"seed": 1}', headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 422
+    assert "Content-Type: application/json" in r.json()["message"]
+
+
+@pytest.mark.parametrize("run_id", [
+    "nope", "r1-f32-chain-s1-b32-e10-h64-k3-t0-dzzzzzzzz", "r1-f32-chain-s1-b1-e10-h64-k3-t0-d00000000",
+    "r1-f16-chain-s1-b32-e10-h64-k3-t0-d00000000", "x" * 100,
+])
+def test_unknown_or_malformed_run_id_is_404(client: TestClient, run_id: str) -> None:
+    r = client.get(f"/api/runs/{run_id}")
+    assert r.status_code == 404
+    assert r.json()["error"] == "run_not_found"
+
+
+def test_run_id_from_other_data_is_404_and_says_so(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
+    other = default_run_doc["run_id"][:-8] + "00000000"
+    r = client.get(f"/api/runs/{other}")
+    assert r.status_code == 404 and "other data" in r.json()["message"]
+
+
+def test_out_of_range_run_id_is_404(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
+    fp = default_run_doc["data"]["fingerprint"]
+    r = client.get(f"/api/runs/r1-f32-chain-s1-b9999-e10-h64-k3-t0-d{fp}")
+    assert r.status_code == 404 and "batch_size" in r.json()["message"]
+
+
+def test_cache_is_bounded(client: TestClient) -> None:
+    registry = client.app.state.registry  # type: ignore[attr-defined]
+    for seed in range(registry.max_runs + 5):
+        assert client.post("/api/runs", json={"seed": 1000 + seed, "batch_size": 4, "n_hidden": 4}).status_code == 200
+    assert registry.stats()["runs"] <= registry.max_runs
+
+
+def test_oversized_body_is_413(client: TestClient) -> None:
+    r = client.post("/api/runs", content=b"{" + b" " * 70_000 + b"}", headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert "limit" in r.json()["message"]
+
+
+def test_unknown_path_is_json_404(client: TestClient) -> None:
+    r = client.get("/api/nothing-here")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+def test_method_not_allowed_is_json(client: TestClient) -> None:
+    r = client.delete("/api/runs")
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
