@@ -21,7 +21,17 @@ from .serialise import ORJSON
 log = logging.getLogger("app")
 
 ENUMS: dict[str, tuple[str, ...]] = {"dtype": DTYPES, "variant": VARIANTS}
+# Integer ranges for the messages: the engine's, plus what routers register for their own fields.
+FIELD_LIMITS: dict[str, tuple[int, int]] = dict(LIMITS)
+# The fields each endpoint accepts, for "unknown field" messages: (path prefix, fields), first match wins.
+ENDPOINT_FIELDS: list[tuple[str, tuple[str, ...]]] = []
 RUN_FIELDS = tuple(RunConfig.model_fields)
+
+
+def register_fields(path_prefix: str, fields: tuple[str, ...] | None, limits: dict[str, tuple[int, int]]) -> None:
+    if fields is not None:
+        ENDPOINT_FIELDS.insert(0, (path_prefix, fields))
+    FIELD_LIMITS.update(limits)
 
 
 class NotFound(LookupError):
@@ -48,8 +58,9 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def describe(error: dict[str, Any]) -> tuple[str | None, str]:
+def describe(error: dict[str, Any], path: str = "") -> tuple[str | None, str]:
     """(field, sentence) for one pydantic error, using the project's own limits where it can."""
+    fields = next((f for prefix, f in ENDPOINT_FIELDS if path.startswith(prefix)), RUN_FIELDS)
     loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
     field = loc[-1] if loc else None
     kind = error.get("type", "")
@@ -59,9 +70,9 @@ def describe(error: dict[str, Any]) -> tuple[str | None, str]:
     if kind in ("model_attributes_type", "dict_type", "model_type"):
         return None, "the request body must be a JSON object with the run's fields: " + ", ".join(RUN_FIELDS)
     if kind == "extra_forbidden":
-        return field, f"{field}: unknown field; allowed fields: {', '.join(RUN_FIELDS)}"
-    if field in LIMITS:
-        lo, hi = LIMITS[field]
+        return field, f"{field}: unknown field; allowed fields: {', '.join(fields)}"
+    if field in FIELD_LIMITS:
+        lo, hi = FIELD_LIMITS[field]
         return field, f"{field}: must be an integer in {lo}..{hi}{got}"
     if field in ENUMS:
         return field, f"{field}: must be one of {', '.join(ENUMS[field])}{got}"
@@ -73,14 +84,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
-        described = [describe(e) for e in errors]
+        described = [describe(e, request.url.path) for e in errors]
         content_type = request.headers.get("content-type", "")
         if errors and errors[0].get("type") == "model_attributes_type" and "json" not in content_type:
             described[0] = (None, f"the request body must be JSON sent with Content-Type: application/json "
                                   f"(got {content_type[:40] or 'no Content-Type'})")
         field, message = described[0] if described else (None, "invalid request")
         detail = [{"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type", ""), "message": m}
-                  for e, (_, m) in zip(errors, described)]
+                  for e, (_, m) in zip(errors, described, strict=True)]
         allowed = list(ENUMS[field]) if field in ENUMS else None
         return error_response(422, "validation_error", message, field=field, allowed=allowed, detail=detail)
 

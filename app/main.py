@@ -18,6 +18,7 @@ from .middleware import BodyLimit, SecurityHeaders
 from .registry import RunRegistry
 from .routes import api_router
 from .routes.page import ROOT, static_version
+from .routes.train import TrainSlots
 from .settings import Settings, get_settings
 
 log = logging.getLogger("app")
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         torch.set_num_threads(settings.torch_threads)
         tune_allocator()
+        app.state.train_slots = TrainSlots(settings.max_train_streams)
         app.state.registry = RunRegistry(
             settings.data_path, settings.cache_runs, settings.cache_bytes, settings.heavy_cells,
             settings.heavy_workers, settings.heavy_queue, settings.max_train_steps_in_run)

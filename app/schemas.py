@@ -32,7 +32,8 @@ class RunConfig(BaseModel):
     n_hidden: Annotated[int, _bounded("n_hidden", "hidden units")] = _D.n_hidden
     block_size: Annotated[int, _bounded("block_size", "context length in characters")] = _D.block_size
     dtype: Literal["float32", "float64"] = Field(_D.dtype, description="float32 shows rounding; float64 agreement to ~1e-15")
-    variant: Literal["chain", "fused"] = Field(_D.variant, description="chain: every step; fused: cross-entropy and batchnorm in one")
+    variant: Literal["chain", "fused"] = Field(_D.variant,
+                                               description="chain: every step; fused: cross-entropy and batchnorm in one")
     train_steps: Annotated[int, _bounded("train_steps", "0: gradients at initialisation; N: after N SGD steps")] = 0
 
 

@@ -84,8 +84,9 @@ def node_detail(run_id: str, run: Run, name: str, requested_as: str | None, max_
                 diff_scale: DiffScale, with_arrays: bool, with_figure: bool) -> dict[str, Any]:
     node = run.nodes[name]
     value, manual, reference = run.tensors(name)
-    comparable = manual is not None and reference is not None and manual.shape == reference.shape
-    absdiff = (manual.to(reference.dtype) - reference).abs() if comparable else None  # type: ignore[union-attr]
+    absdiff = None
+    if manual is not None and reference is not None and manual.shape == reference.shape:
+        absdiff = (manual.to(reference.dtype) - reference).abs()
     value_m = matrix(value, max_cells)
     arrays: dict[str, Any] = {"value": None, "manual": None, "autograd": None, "diff": None}
     if with_arrays:

@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_check)
 
     # Commands that live beside the code they drive add themselves here: `register(sub)`.
+    from . import train_cli  # imported here: train_cli imports this module's helpers
+    train_cli.register(sub)
+    from .dojo import cli as dojo_cli  # imported here: it imports this module's helpers
+    dojo_cli.register(sub)
     return parser
 
 

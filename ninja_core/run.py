@@ -178,6 +178,10 @@ def check(config: Config | None = None, data: Dataset | str | Path | None = None
     dataset = data if isinstance(data, Dataset) else load_dataset(data, cfg.block_size)
     if dataset.block_size != cfg.block_size:  # same words, contexts of the config's length
         dataset = load_dataset(dataset.path, cfg.block_size)
+    if params is None and cfg.train_steps > 0:  # gradients of the network after N manual-backward SGD steps
+        from .train import trained_params  # imported on use: only a check of a trained network needs it
+
+        params = trained_params(cfg, cfg.train_steps, dataset)
     g = generator(cfg)
     initial = init_params(cfg, dataset.vocab.size, g)
     if params is not None:

@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from . import health, page, runs
+from . import health, page, runs, train
 
 api_router = APIRouter()
 api_router.include_router(health.router)
 api_router.include_router(runs.router)
+api_router.include_router(train.router)
 api_router.include_router(page.router)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query
 
@@ -13,13 +13,16 @@ from ninja_core.gradcheck import finite_differences
 from ninja_core.tape import ALIASES, backward_order, resolve
 
 from ..deps import RegistryDep, SettingsDep
-from ..errors import NotFound
+from ..errors import NotFound, register_fields
 from ..schemas import ErrorBody, GradcheckDocument, NodeDetail, RunDocument, RunRequest
 from ..serialise import ORJSON, node_detail, run_document
+from ..settings import get_settings
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
+register_fields("/api/runs/", None, {"max_cells": (1, get_settings().max_cells_limit)})
 
-ERRORS = {404: {"model": ErrorBody, "description": "unknown or malformed run id, or unknown node"},
+ERRORS: dict[int | str, dict[str, Any]] = {
+          404: {"model": ErrorBody, "description": "unknown or malformed run id, or unknown node"},
           422: {"model": ErrorBody, "description": "a field is out of range or of the wrong type"},
           429: {"model": ErrorBody, "description": "too many large runs in progress (see Retry-After)"}}
 RunId = Annotated[str, Path(max_length=120, description="from POST /api/runs; encodes the whole config",
@@ -31,10 +34,10 @@ def _config(body: RunRequest) -> Config:
 
 
 @router.post("", response_model=RunDocument, responses=ERRORS, summary="Run forward and backward for a config")
-async def create_run(registry: RegistryDep, body: Annotated[RunRequest, Body()] = RunRequest()) -> ORJSON:
+async def create_run(registry: RegistryDep, body: Annotated[RunRequest | None, Body()] = None) -> ORJSON:
     """Every field is optional (lecture defaults). The same config always gives the same run id and
     bit-identical numbers, in any server process."""
-    run_id, run = await registry.get(_config(body))
+    run_id, run = await registry.get(_config(body or RunRequest()))  # an empty body means all defaults
     return ORJSON(run_document(run_id, run))
 
 

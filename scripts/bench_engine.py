@@ -1,0 +1,55 @@
+"""Engine benchmark: one full check (forward + autograd + manual backward + 26 comparisons,
+end to end and local), in-process, median of repeated runs.
+
+    python scripts/bench_engine.py [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from ninja_core.config import Config
+from ninja_core.data import load_dataset
+from ninja_core.perf import tune_allocator
+from ninja_core.run import check
+
+CASES = [
+    ("default (batch 32, n_hidden 64), chain", Config(), 200),
+    ("default (batch 32, n_hidden 64), fused", Config(variant="fused"), 200),
+    ("batch 4096, n_hidden 1024, chain", Config(batch_size=4096, n_hidden=1024), 9),
+    ("batch 4096, n_hidden 1024, fused", Config(batch_size=4096, n_hidden=1024, variant="fused"), 9),
+]
+
+
+def median_ms(cfg: Config, repeats: int) -> float:
+    data = load_dataset(block_size=cfg.block_size)
+    check(cfg, data)  # warm-up: first-touch allocations, lazy init
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        check(cfg, data)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    tune_allocator()  # as the server and CLI do
+    results = {label: round(median_ms(cfg, repeats), 2) for label, cfg, repeats in CASES}
+    if args.json:
+        print(json.dumps({"torch_threads": torch.get_num_threads(), "median_ms": results}))
+        return
+    print(f"engine check, in-process, median ms ({torch.get_num_threads()} torch threads)")
+    for label, ms in results.items():
+        print(f"  {label:42s} {ms:8.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""GET /api/train/stream: event order and fields, loss falls, disconnect stops the work, 429 limit."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from .test_server import serve
+
+
+def read_events(lines: Iterator[str]) -> Iterator[tuple[str, dict]]:  # type: ignore[type-arg]
+    event, data = None, None
+    for line in lines:
+        if line.startswith("event: "):
+            event = line[len("event: "):]
+        elif line.startswith("data: "):
+            data = json.loads(line[len("data: "):])
+        elif line == "" and event is not None:
+            yield event, data or {}
+            event, data = None, None
+
+
+def test_short_run_streams_events_in_order(client: TestClient) -> None:
+    with client.stream("GET", "/api/train/stream", params={"steps": 2000, "audit_every": 500, "n_hidden": 64}) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = list(read_events(r.iter_lines()))
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert {"progress", "audit", "stats"} <= set(kinds)
+    progress = [d for k, d in events if k == "progress"]
+    assert [p["step"] for p in progress] == sorted(p["step"] for p in progress)
+    assert progress[-1]["step"] == 2000
+    assert {"step", "loss", "lr", "steps_per_s"} <= set(progress[0])
+    assert progress[-1]["loss"] < progress[0]["loss"] - 0.3  # it learns
+    assert progress[-1]["lr"] == 0.01 and progress[0]["lr"] == 0.1
+    audits = [d for k, d in events if k == "audit"]
+    assert [a["step"] for a in audits] == [0, 500, 1000, 1500]
+    assert all(max(a["max_rel_diff"].values()) <= 1e-5 for a in audits)
+    stats = [d for k, d in events if k == "stats"]
+    assert set(stats[0]["update_ratio"]) == {"C", "W1", "b1", "W2", "b2", "bngain", "bnbias"}
+    assert 0.0 <= stats[0]["saturation"] <= 1.0
+    done = events[-1][1]
+    assert {"train_loss", "val_loss", "test_loss", "seconds", "samples"} <= set(done)
+    assert len(done["samples"]) == 20 and done["val_loss"] < 2.8
+    assert done["run_config"]["train_steps"] == 2000 and done["run_config"]["n_hidden"] == 64
+
+
+def test_trained_gradient_view_opens_from_the_stream(client: TestClient) -> None:
+    with client.stream("GET", "/api/train/stream", params={"steps": 300, "n_hidden": 32}) as r:
+        done = [d for k, d in read_events(r.iter_lines()) if k == "done"][0]
+    from ninja_core.train import trained_params_cache_info
+
+    misses = trained_params_cache_info()["misses"]
+    doc = client.post("/api/runs", json=done["run_config"]).json()
+    assert doc["config"]["train_steps"] == 300
+    assert trained_params_cache_info()["misses"] == misses  # served from the stream's weights, not retrained
+    assert len(doc["nodes"]) == 26 and doc["loss"] < 3.0
+
+
+@pytest.mark.parametrize(("params", "field"), [({"steps": 0}, "steps"), ({"steps": 300_000}, "steps"),
+                                                ({"n_hidden": 0}, "n_hidden"), ({"batch_size": 1}, "batch_size"),
+                                                ({"bogus": 1}, "bogus"), ({"audit_every": -1}, "audit_every")])
+def test_bad_parameters_are_422(client: TestClient, params: dict, field: str) -> None:  # type: ignore[type-arg]
+    r = client.get("/api/train/stream", params=params)
+    assert r.status_code == 422 and r.json()["field"] == field
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_pid(base: str) -> int:
+    port = base.rsplit(":", 1)[1]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"app" in cmd and port.encode() in cmd:
+                return int(entry.name)
+    raise LookupError("server process not found")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU time from /proc")
+def test_closing_the_stream_stops_the_work_and_frees_the_slot() -> None:
+    os.environ["NINJA_MAX_TRAIN_STREAMS"] = "1"
+    try:
+        with serve() as base:
+            pid = _server_pid(base)
+            with httpx.Client(base_url=base, timeout=30) as c:
+                with c.stream("GET", "/api/train/stream", params={"steps": 200_000}) as r:
+                    for line in r.iter_lines():
+                        if line.startswith("event: progress"):
+                            break
+                    # a second stream beyond the limit of 1 is refused with Retry-After
+                    busy = c.get("/api/train/stream", params={"steps": 10})
+                    assert busy.status_code == 429 and busy.headers["retry-after"]
+                    assert "training" in busy.json()["message"]
+                # the client is gone: within a few seconds the server stops burning CPU
+                time.sleep(1.5)
+                before = _cpu_seconds(pid)
+                time.sleep(2.0)
+                burned = _cpu_seconds(pid) - before
+                assert burned < 0.5, f"server used {burned:.2f} s of CPU in 2 s after the client left"
+                # and the slot is free again
+                with c.stream("GET", "/api/train/stream", params={"steps": 100, "n_hidden": 16}) as again:
+                    assert again.status_code == 200
+                    assert any(line.startswith("event: done") for line in again.iter_lines())
+    finally:
+        del os.environ["NINJA_MAX_TRAIN_STREAMS"]
