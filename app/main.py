@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,13 +12,14 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import ninja_core
+from ninja_core.config import Config
 from ninja_core.perf import tune_allocator
 
 from . import errors
 from .middleware import BodyLimit, SecurityHeaders
 from .registry import RunRegistry
 from .routes import api_router
-from .routes.page import ROOT, static_version
+from .routes.page import ROOT, plotly_asset, static_version
 from .routes.train import TrainSlots
 from .settings import Settings, get_settings
 
@@ -42,6 +44,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = RunRegistry(
             settings.data_path, settings.cache_runs, settings.cache_bytes, settings.heavy_cells,
             settings.heavy_workers, settings.heavy_queue, settings.max_train_steps_in_run)
+        # Warm-up: the first check in a process pays one-off costs (torch's deterministic-mode
+        # switch imports ~850 modules, ~1-2 s); pay them here, not in a learner's first request.
+        await app.state.registry.get(Config())
+        await asyncio.to_thread(plotly_asset().bodies)  # gzip plotly.js once now, not for the first visitor
         log.info("data %s (%s), %d torch thread(s)", app.state.registry.dataset.path,
                  app.state.registry.fingerprint, settings.torch_threads)
         yield

@@ -13,7 +13,7 @@ import orjson
 from fastapi import Response
 
 from ninja_core.display import Matrix, encode, matrix, stats
-from ninja_core.figures import DiffScale, node_figure
+from ninja_core.figures import DiffScale, Lang, node_figure
 from ninja_core.run import NodeResult, Run
 from ninja_core.tape import MLP_TAPE, PARAMS, graph_edges
 
@@ -81,7 +81,7 @@ def _array(m: Matrix | None, encoding: Encoding) -> Any:
 
 
 def node_detail(run_id: str, run: Run, name: str, requested_as: str | None, max_cells: int, encoding: Encoding,
-                diff_scale: DiffScale, with_arrays: bool, with_figure: bool) -> dict[str, Any]:
+                diff_scale: DiffScale, with_arrays: bool, with_figure: bool, lang: Lang = "en") -> dict[str, Any]:
     node = run.nodes[name]
     value, manual, reference = run.tensors(name)
     absdiff = None
@@ -110,6 +110,6 @@ def node_detail(run_id: str, run: Run, name: str, requested_as: str | None, max_
         **arrays,
         "stats": {"value": stats(value), "manual": stats(manual), "autograd": stats(reference), "diff": stats(absdiff)},
         "summary": node_summary(node),
-        "figure": node_figure(name, value, manual, reference, max_cells=max_cells, diff_scale=diff_scale)
+        "figure": node_figure(name, value, manual, reference, max_cells=max_cells, diff_scale=diff_scale, lang=lang)
         if with_figure else None,
     }

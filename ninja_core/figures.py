@@ -18,7 +18,9 @@ DiffScale = Literal["linear", "log"]
 
 DIVERGING = [[0.0, "#2b5b9b"], [0.25, "#8fb4da"], [0.5, "#f7f7f7"], [0.75, "#eda48a"], [1.0, "#b2182b"]]
 SEQUENTIAL = [[0.0, "#fbf8f3"], [0.35, "#f6c27b"], [0.7, "#e4572e"], [1.0, "#6b0f1a"]]  # 0 is near white
-GAP = 0.08  # space between the 2 × 2 panels, as a fraction of the figure
+# space between the 2 × 2 panels, as a fraction of the figure: room for a colour bar and tick
+# labels between the columns, and for a title above the x tick labels between the rows
+GAP_X, GAP_Y = 0.18, 0.15
 
 
 def _abs_max(*tensors: torch.Tensor | None) -> float:
@@ -60,58 +62,74 @@ def _heatmap(k: int, m: Matrix, title: str, colorscale: Any, zrange: tuple[float
     return trace
 
 
+LABELS: dict[str, dict[str, str]] = {
+    "en": {"manual": "manual", "yours": "yours", "value": "value", "gradient": "gradient", "row": "row",
+           "column": "column", "bit_exact": "all zero: bit-exact", "no_manual": "no manual gradient",
+           "no_autograd": "no autograd gradient", "shapes": "shapes differ: {a} vs {b}"},
+    "de": {"manual": "manuell", "yours": "deiner", "value": "Wert", "gradient": "Gradient", "row": "Zeile",
+           "column": "Spalte", "bit_exact": "alles null: bitgenau", "no_manual": "kein manueller Gradient",
+           "no_autograd": "kein Autograd-Gradient", "shapes": "Formen verschieden: {a} statt {b}"},
+}
+Lang = Literal["en", "de"]
+
+
 def node_figure(name: str, value: torch.Tensor, manual: torch.Tensor | None, reference: torch.Tensor | None,
                 max_cells: int = DEFAULT_MAX_CELLS, diff_scale: DiffScale = "linear",
-                manual_label: str = "manual") -> dict[str, Any]:
+                manual_label: str = "manual", lang: Lang = "en") -> dict[str, Any]:
     """Four heatmaps in a 2 × 2 grid: value | manual gradient / autograd gradient | |manual - autograd|.
 
     Gradients share one diverging scale centred on 0, so the two panels read alike when they agree.
+    `manual_label` names the second panel ("manual", or "yours" in the dojo); `lang` the labels.
     """
+    words = LABELS[lang]
     value_m = matrix(value, max_cells)
     manual_ok = manual is not None and reference is not None and tuple(manual.shape) == tuple(reference.shape)
     ref_m = matrix(reference, max_cells) if reference is not None else None
     man_m = matrix(manual, max_cells) if manual is not None else None
     diff_m: Matrix | None = None
     diff_note = ""
+    log_diff = False
     if manual_ok:
         assert manual is not None and reference is not None
         absdiff = (manual.detach().to(reference.dtype) - reference.detach()).abs()
         diff_m = matrix(absdiff, max_cells, mode="max")
-        if diff_scale == "log":
+        if not bool((absdiff != 0).any()):
+            diff_note = words["bit_exact"]  # and the panel stays linear: log10(0) has nothing to draw
+        elif diff_scale == "log":
+            log_diff = True
             positive = diff_m.data > 0
             logged = torch.where(positive, diff_m.data.clamp_min(1e-45).log10(), torch.full_like(diff_m.data, math.nan))
             diff_m = Matrix(logged, diff_m.shape, diff_m.as_2d, diff_m.block, diff_m.how, diff_m.row_title, diff_m.col_title)
-        if not bool((absdiff != 0).any()):
-            diff_note = "all zero: bit-exact"
     elif manual is None:
-        diff_note = "no manual gradient"
+        diff_note = words["no_manual"]
     elif reference is None:
-        diff_note = "no autograd gradient"
+        diff_note = words["no_autograd"]
     else:
-        diff_note = f"shapes differ: {tuple(manual.shape)} vs {tuple(reference.shape)}"
+        diff_note = words["shapes"].format(a=tuple(manual.shape), b=tuple(reference.shape))
 
     grad_max = _abs_max(manual if manual_ok else None, reference)
     value_max = _abs_max(value)
-    half = (1 - GAP) / 2
-    cols = [(0.0, half), (half + GAP, 1.0)]
-    rows = [(half + GAP, 1.0), (0.0, half)]  # top row first
-    titles = [f"{name}", f"d{name} ({manual_label})", f"d{name} (autograd)",
-              "log10 |manual − autograd|" if diff_scale == "log" else "|manual − autograd|"]
+    width, height = (1 - GAP_X) / 2, (1 - GAP_Y) / 2
+    cols = [(0.0, width), (width + GAP_X, 1.0)]
+    rows = [(height + GAP_Y, 1.0), (0.0, height)]  # top row first
+    label = words.get(manual_label, manual_label)
+    titles = [f"{name}", f"d{name} ({label})", f"d{name} (autograd)",
+              "log10 |manual − autograd|" if log_diff else "|manual − autograd|"]
 
     def bar(row: int, col: int, title: str) -> dict[str, Any]:
-        return {"x": cols[col][1] + 0.005, "xanchor": "left", "y": sum(rows[row]) / 2, "len": half * 0.95,
+        return {"x": cols[col][1] + 0.01, "xanchor": "left", "y": sum(rows[row]) / 2, "len": height * 0.95,
                 "thickness": 10, "title": {"text": title, "side": "right"}, "tickfont": {"size": 9}}
 
     traces: list[dict[str, Any]] = [
-        _heatmap(1, value_m, titles[0], DIVERGING, (-value_max, value_max), bar(0, 0, "value"), "value"),
+        _heatmap(1, value_m, titles[0], DIVERGING, (-value_max, value_max), bar(0, 0, words["value"]), words["value"]),
     ]
     if man_m is not None:
         traces.append(_heatmap(2, man_m, titles[1], DIVERGING, (-grad_max, grad_max), None, "grad"))
     if ref_m is not None:
-        traces.append(_heatmap(3, ref_m, titles[2], DIVERGING, (-grad_max, grad_max), bar(0, 1, "gradient"), "grad"))
+        traces.append(_heatmap(3, ref_m, titles[2], DIVERGING, (-grad_max, grad_max),
+                               bar(0, 1, words["gradient"]), "grad"))
     if diff_m is not None:
-        top = _abs_max(diff_m.data)
-        zrange = None if diff_scale == "log" else (0.0, top)
+        zrange = None if log_diff else (0.0, _abs_max(diff_m.data))
         traces.append(_heatmap(4, diff_m, titles[3], SEQUENTIAL, zrange, bar(1, 1, "|diff|"), "|diff|"))
 
     layout: dict[str, Any] = {
@@ -130,8 +148,10 @@ def node_figure(name: str, value: torch.Tensor, manual: torch.Tensor | None, ref
         layout[f"yaxis{suffix}"] = {"domain": list(rows[r]), "anchor": f"x{suffix}", "autorange": "reversed",
                                     "showgrid": False, "zeroline": False, "ticks": "outside", "ticklen": 2}
         if k == 3:
-            layout[f"xaxis{suffix}"]["title"] = {"text": value_m.col_title, "standoff": 2}
-            layout[f"yaxis{suffix}"]["title"] = {"text": value_m.row_title, "standoff": 2}
+            col_title = words["column"] if value_m.col_title == "column" else value_m.col_title
+            row_title = words["row"] if value_m.row_title == "row" else value_m.row_title
+            layout[f"xaxis{suffix}"]["title"] = {"text": col_title, "standoff": 2}
+            layout[f"yaxis{suffix}"]["title"] = {"text": row_title, "standoff": 2}
         layout["annotations"].append({
             "text": f"<b>{titles[k - 1]}</b>", "showarrow": False, "xref": "paper", "yref": "paper",
             "x": sum(cols[c]) / 2, "y": rows[r][1], "yanchor": "bottom", "xanchor": "center", "font": {"size": 11},

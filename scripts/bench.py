@@ -39,8 +39,29 @@ def training() -> None:
     print(f"  => 200 000 steps: ~{200_000 / manual:.0f} s of SGD (target: the whole run <= 75 s)")
 
 
+def engine() -> None:
+    """One full check (forward + autograd + manual + 26 comparisons), in-process, median."""
+    doc = run_json("scripts/bench_engine.py", "--json")
+    medians: dict[str, float] = doc["median_ms"]  # type: ignore[assignment]
+    print(f"  torch threads {doc['torch_threads']}")
+    for label, ms in medians.items():
+        print(f"  {label:42s} {ms:8.2f} ms")
+    print("  (targets: default <= 3 ms, batch 4096 x n_hidden 1024 <= 500 ms)")
+
+
+def http() -> None:
+    """The real uvicorn on loopback: latency, throughput under 8 clients, the large run."""
+    doc = run_json("scripts/bench_http.py", "--json")
+    for key, value in doc.items():
+        print(f"  {key:32s} {value}")
+    print("  (targets: POST p50 <= 5 ms; 8 clients >= 300 req/s, p99 <= 100 ms, 0 errors; node p50 <= 5 ms;")
+    print("   batch 4096 x 1024 run <= 1.5 s, node payload <= 1 MB)")
+
+
 SECTIONS: list[tuple[str, Callable[[], None]]] = [
+    ("engine", engine),
     ("training", training),
+    ("http", http),
 ]
 
 

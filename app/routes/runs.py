@@ -61,6 +61,7 @@ async def get_node(
     diff_scale: Annotated[Literal["linear", "log"], Query(description="scale of the |diff| heatmap in `figure`")] = "linear",
     arrays: Annotated[bool, Query(description="include the four display arrays")] = True,
     figure: Annotated[bool, Query(description="include the plotly figure")] = True,
+    lang: Annotated[Literal["en", "de"], Query(description="language of the figure's labels")] = "en",
 ) -> ORJSON:
     if max_cells > settings.max_cells_limit:
         raise ConfigError("max_cells", f"must be an integer in 1..{settings.max_cells_limit}, got {max_cells}")
@@ -71,7 +72,7 @@ async def get_node(
         aliases = ", ".join(f"{k} (= {v})" for k, v in ALIASES.items())
         raise NotFound(f"unknown node {name[:40]!r}; valid names: {', '.join(valid)}; aliases: {aliases}", allowed=valid)
     requested_as = name if resolved != name else None
-    args = (run_id, run, resolved, requested_as, max_cells, encoding, diff_scale, arrays, figure)
+    args = (run_id, run, resolved, requested_as, max_cells, encoding, diff_scale, arrays, figure, lang)
     if run.config.batch_size * run.config.n_hidden <= registry.heavy_cells:
         doc = node_detail(*args)  # small: ~1 ms, cheaper than a thread hop
     else:  # a large tensor: reduce it off the event loop

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,8 +29,9 @@ def free_port() -> int:
 @contextmanager
 def serve(*extra: str) -> Iterator[str]:
     port = free_port()
+    log = tempfile.TemporaryFile()  # a file, not a pipe: a pipe nobody reads can fill and block the server
     proc = subprocess.Popen([sys.executable, "-m", "app", "--port", str(port), "--log-level", "warning", *extra],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -40,7 +42,8 @@ def serve(*extra: str) -> Iterator[str]:
             except httpx.HTTPError:
                 time.sleep(0.2)
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stdout.read().decode() if proc.stdout else ''}")
+                log.seek(0)
+                raise RuntimeError(f"server exited: {log.read().decode(errors='replace')[-2000:]}")
         else:
             raise RuntimeError("server did not answer /healthz within 60 s")
         yield base
@@ -50,6 +53,7 @@ def serve(*extra: str) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 def _fingerprint_of_all_numbers(base: str, body: dict) -> tuple[str, list[str]]:  # type: ignore[type-arg]

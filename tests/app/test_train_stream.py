@@ -99,9 +99,10 @@ def test_closing_the_stream_stops_the_work_and_frees_the_slot() -> None:
             pid = _server_pid(base)
             with httpx.Client(base_url=base, timeout=30) as c:
                 with c.stream("GET", "/api/train/stream", params={"steps": 200_000}) as r:
-                    for line in r.iter_lines():
-                        if line.startswith("event: progress"):
-                            break
+                    # keep the iterator alive: a discarded line iterator closes the connection
+                    lines = r.iter_lines()
+                    while not next(lines).startswith("event: progress"):
+                        pass
                     # a second stream beyond the limit of 1 is refused with Retry-After
                     busy = c.get("/api/train/stream", params={"steps": 10})
                     assert busy.status_code == 429 and busy.headers["retry-after"]

@@ -33,11 +33,22 @@ def test_three_dimensional_emb_is_shown_as_2d_and_says_how(default_run: Run) -> 
     assert "flattened" in spec["layout"]["xaxis3"]["title"]["text"]
 
 
-def test_exact_node_says_bit_exact_and_log_scale_works(default_run: Run) -> None:
+def test_exact_node_says_bit_exact_and_log_scale_works(default_run: Run, fused_run: Run) -> None:
     spec = node_figure("W2", *default_run.tensors("W2"), diff_scale="log")
     texts = [a["text"] for a in spec["layout"]["annotations"]]
     assert "all zero: bit-exact" in texts
-    assert "log10" in spec["data"][3]["name"]
+    assert "log10" not in spec["data"][3]["name"]  # log10(0) has nothing to draw: the zeros stay linear
+    logged = node_figure("logits", *fused_run.tensors("logits"), diff_scale="log")
+    assert "log10" in logged["data"][3]["name"]
+    z = _decode(logged["data"][3]["z"])
+    assert np.nanmax(z) < -6  # float32 rounding: differences around 1e-9
+
+
+def test_german_labels(default_run: Run) -> None:
+    spec = node_figure("h", *default_run.tensors("h"), lang="de")
+    assert spec["data"][1]["name"] == "dh (manuell)"
+    assert spec["layout"]["yaxis3"]["title"]["text"] == "Zeile"
+    assert "alles null: bitgenau" in [a["text"] for a in spec["layout"]["annotations"]]
 
 
 def test_downsampling_keeps_the_largest_difference() -> None:

@@ -1,0 +1,127 @@
+"""How much a learner's program may do, and the running account that enforces it.
+
+Torch ops cannot be interrupted, so time is bounded in two ways: the interpreter checks the
+deadline before every statement, loop iteration and call, and the size caps keep any single
+op short (a 10-million-element op takes ~30 ms here; a matmul of 1e10 flops ~60 ms).
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+
+from .errors import DojoError
+
+
+@dataclass(frozen=True)
+class Limits:
+    source_bytes: int = 4096
+    iterations: int = 100_000  # loop and comprehension iterations, across the whole program
+    elements: int = 10_000_000  # per tensor, checked before allocating where the size is known
+    # Per matmul. 1e10 admits the lecture's largest legitimate product at the biggest config
+    # (dembcat = dhprebn @ W1.T: 2·4096·1024·512 ≈ 4.3e9) and is ~60 ms of float32 here.
+    flops: float = 1e10
+    seconds: float = 2.0
+    depth: int = 100  # AST nesting; keeps both ast.parse and the interpreter far from Python's recursion limit
+    int_bits: int = 64  # Python ints beyond ±2**64 are refused (9**9**9 would take minutes)
+    sequence_items: int = 100_000  # items in a list/tuple, counted through nesting
+    # Bytes of tensors the program itself creates that are alive at once (the scope's own copies of
+    # the run's tensors are not counted: the run's config already bounds them).
+    live_bytes: int = 1 << 30
+    output_chars: int = 4000  # print() output kept
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass
+class Budget:
+    """One program's running account: deadline, iterations, live tensor memory."""
+
+    limits: Limits
+    deadline: float = 0.0
+    iterations: int = 0
+    live_bytes: int = 0
+    _live: dict[int, int] = field(default_factory=dict)  # id of a tracked tensor -> its bytes
+
+    @classmethod
+    def start(cls, limits: Limits, deadline: float | None = None) -> Budget:
+        """A fresh account; `deadline` (time.monotonic) lets several programs share one clock."""
+        return cls(limits, deadline if deadline is not None else time.monotonic() + limits.seconds)
+
+    def tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise DojoError("timeout", f"stopped: the time limit of {self.limits.seconds:g} s is up")
+
+    def iterate(self) -> None:
+        self.iterations += 1
+        if self.iterations > self.limits.iterations:
+            raise DojoError("limit", f"more than {self.limits.iterations:,} loop iterations in total")
+        self.tick()
+
+    def check_elements(self, numel: int, what: str) -> None:
+        if numel > self.limits.elements:
+            raise DojoError("limit", f"{what} would have {numel:,} elements; the limit is {self.limits.elements:,}")
+
+    def check_flops(self, flops: float, what: str) -> None:
+        if flops > self.limits.flops:
+            raise DojoError("limit", f"{what} would take {flops:.2g} floating-point operations; "
+                                     f"the limit is {self.limits.flops:.0g}")
+
+    def check_new_bytes(self, nbytes: int, what: str) -> None:
+        """Before allocating `nbytes` more, where the size is known."""
+        if self.live_bytes + nbytes > self.limits.live_bytes:
+            raise DojoError("limit", f"{what} would bring the tensors alive at once to "
+                                     f"{(self.live_bytes + nbytes) / 2**20:,.0f} MiB; the limit is "
+                                     f"{self.limits.live_bytes / 2**20:,.0f} MiB")
+
+    def track(self, t: torch.Tensor) -> None:
+        """Count a tensor a call returned against the live-memory limit until it is freed.
+
+        Views (t._base is set) share memory already counted; a tensor seen before is not counted
+        twice (in-place ops return their input)."""
+        key = id(t)  # by identity: a WeakSet would compare tensors with ==, which is elementwise
+        if t._base is not None or key in self._live:
+            return
+        self.check_elements(t.numel(), "a tensor")
+        nbytes = t.numel() * t.element_size()
+        if self.live_bytes + nbytes > self.limits.live_bytes:
+            raise DojoError("limit", f"the tensors alive at once exceed {self.limits.live_bytes / 2**20:,.0f} MiB")
+        self._live[key] = nbytes
+        self.live_bytes += nbytes
+        release = weakref.finalize(t, self._release, key)  # runs when the tensor is freed, before its id is reused
+        release.atexit = False  # nothing to release when the process ends
+
+    def _release(self, key: int) -> None:
+        self.live_bytes -= self._live.pop(key, 0)
+
+    def check_int(self, value: int) -> int:
+        if abs(value) >= 1 << self.limits.int_bits:
+            raise DojoError("limit", f"an integer with {value.bit_length()} bits; the limit is {self.limits.int_bits}")
+        return value
+
+
+@dataclass
+class SharedClock:
+    """One time limit for several executions (a cell and its per-node re-runs): only the time the
+    learner's code runs counts, not the judging in between."""
+
+    seconds: float
+    spent: float = 0.0
+
+    def budget(self, limits: Limits) -> Budget:
+        """A fresh budget (iterations, memory) whose deadline is the time that is left."""
+        return Budget.start(limits, time.monotonic() + max(0.0, self.seconds - self.spent))
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.spent += time.monotonic() - started
