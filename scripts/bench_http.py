@@ -103,7 +103,7 @@ def pct(samples: list[float], q: float) -> float:
 async def sequential(port: int, method: str, paths: list[str], bodies: list[bytes]) -> list[float]:
     conn = Conn(port)
     times = []
-    for path, body in zip(paths, bodies):
+    for path, body in zip(paths, bodies, strict=False):
         t = time.perf_counter()
         status, _ = await conn.request(method, path, body)
         times.append(time.perf_counter() - t)
@@ -169,11 +169,12 @@ async def measure(port: int, requests: int) -> dict[str, Any]:
     conn = Conn(port)
     t0 = time.perf_counter()
     status, body = await conn.request("POST", "/api/runs", big)
+    assert status == 200, body[:200]
     out["big_run_seconds"] = round(time.perf_counter() - t0, 3)
     big_id = json.loads(body)["run_id"]
     sizes = {}
     for name, query in (("hprebn", ""), ("hprebn", "?arrays=false"), ("emb", "")):
-        status, payload = await conn.request("GET", f"/api/runs/{big_id}/nodes/{name}{query}")
+        _status, payload = await conn.request("GET", f"/api/runs/{big_id}/nodes/{name}{query}")
         sizes[f"{name}{query}"] = len(payload)
     out["big_node_payload_bytes"] = sizes
     conn.close()

@@ -29,7 +29,7 @@ def free_port() -> int:
 @contextmanager
 def serve(*extra: str) -> Iterator[str]:
     port = free_port()
-    log = tempfile.TemporaryFile()  # a file, not a pipe: a pipe nobody reads can fill and block the server
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - a file, not a pipe: a pipe nobody reads can fill and block the server
     proc = subprocess.Popen([sys.executable, "-m", "app", "--port", str(port), "--log-level", "warning", *extra],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

@@ -55,7 +55,7 @@ def test_short_run_streams_events_in_order(client: TestClient) -> None:
 
 def test_trained_gradient_view_opens_from_the_stream(client: TestClient) -> None:
     with client.stream("GET", "/api/train/stream", params={"steps": 300, "n_hidden": 32}) as r:
-        done = [d for k, d in read_events(r.iter_lines()) if k == "done"][0]
+        done = next(d for k, d in read_events(r.iter_lines()) if k == "done")
     from ninja_core.train import trained_params_cache_info
 
     misses = trained_params_cache_info()["misses"]
