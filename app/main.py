@@ -19,6 +19,7 @@ from . import errors
 from .middleware import BodyLimit, SecurityHeaders
 from .registry import RunRegistry
 from .routes import api_router
+from .routes.dojo import DojoPool
 from .routes.page import ROOT, plotly_asset, static_version
 from .routes.train import TrainSlots
 from .settings import Settings, get_settings
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         torch.set_num_threads(settings.torch_threads)
         tune_allocator()
         app.state.train_slots = TrainSlots(settings.max_train_streams)
+        app.state.dojo_pool = DojoPool(settings.dojo_workers, settings.dojo_queue)
         app.state.registry = RunRegistry(
             settings.data_path, settings.cache_runs, settings.cache_bytes, settings.heavy_cells,
             settings.heavy_workers, settings.heavy_queue, settings.max_train_steps_in_run)
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                  app.state.registry.fingerprint, settings.torch_threads)
         yield
         app.state.registry.close()
+        app.state.dojo_pool.close()
 
     app = FastAPI(title="Backprop Ninja", version=ninja_core.__version__, description=DESCRIPTION,
                   lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -171,3 +171,81 @@ class ErrorBody(BaseModel):
     field: str | None = None
     allowed: list[str] | None = None
     detail: list[dict[str, Any]] | None = None
+
+
+class CheckRequest(BaseModel):
+    """Body of POST /api/runs/{run_id}/check: one node's gradient, written by the learner."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"node": "h", "code": "dh = dlogits @ W2.T"}]})
+
+    node: str = Field(max_length=40, description="the node whose gradient the code computes (aliases zprebn, apreact, a too)")
+    code: str = Field(max_length=65_536, description="Python subset; the answer is d<node> or the last expression (≤ 4 KB)")
+    lang: Literal["en", "de"] = Field("en", description="language of the figure's labels")
+
+
+class GradeRequest(BaseModel):
+    """Body of POST /api/runs/{run_id}/grade: a whole exercise cell."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(max_length=65_536, description="the whole exercise-1 cell; every d<name> it defines is judged (≤ 16 KB)")
+
+
+class CheckVerdict(BaseModel):
+    node: str
+    variable: str = Field(description="where the answer was read: d<node>, its alias, or 'last expression'")
+    status: Status
+    passed: bool
+    exact: bool
+    approx: bool
+    maxdiff: float | None
+    relerr: float | None
+    nonfinite: list[str] = Field(description="fields that were NaN/Inf and are sent as null")
+    shape: list[int] | None
+    expected_shape: list[int] | None
+    dtype: str | None
+    expected_dtype: str
+    diagnosis: list[str] = Field(description="plain-words findings: shape, transposed, sign, factor, missing branch, ...")
+    output: list[str] = Field(description="what print() wrote")
+    figure: dict[str, Any] | None = Field(description="plotly figure: value, yours, autograd, |diff|")
+
+
+class DojoErrorInfo(BaseModel):
+    kind: Literal["forbidden", "limit", "timeout", "runtime", "syntax", "no_answer"]
+    message: str
+    line: int | None
+    col: int | None
+    text: str
+
+
+class GradeRow(BaseModel):
+    name: str
+    variable: str | None
+    status: Status
+    local_status: str
+    exact: bool
+    approx: bool
+    maxdiff: float | None
+    relerr: float | None
+    local_maxdiff: float | None
+    nonfinite: list[str]
+    shape: list[int] | None
+    expected_shape: list[int] | None
+    diagnosis: list[str]
+    lines: list[int]
+    local_error: DojoErrorInfo | None
+
+
+class GradeDocument(BaseModel):
+    nodes: list[GradeRow] = Field(description="the 26 gradients in backward order")
+    totals: dict[str, int]
+    complete: bool = Field(description="false when the cell stopped with an error (see error)")
+    error: DojoErrorInfo | None
+    output: list[str]
+    notes: list[str]
+
+
+class CodeErrorBody(ErrorBody):
+    kind: str = Field(description="forbidden, limit, timeout, runtime, syntax or no_answer")
+    line: int | None = None
+    col: int | None = None

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     heavy_queue: int = Field(4, ge=0, description="heavy runs that may wait for the pool before new ones get 429")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="largest request body accepted (413 beyond)")
     max_train_steps_in_run: int = Field(200_000, ge=0, description="largest train_steps a run (gradient view) may ask for")
+    dojo_workers: int = Field(2, ge=1, le=32, description="threads running learners' code (each check stops itself at 2 s)")
+    dojo_queue: int = Field(16, ge=0, description="checks that may wait for a dojo thread before new ones get 429")
     max_train_streams: int = Field(2, ge=1, le=64, description="concurrent training streams per process (429 beyond)")
     max_cells_limit: int = Field(262_144, ge=1, description="largest max_cells a node request may ask for")
     request_timeout_s: float = Field(30.0, gt=0, description="a run that takes longer is abandoned with 503")

@@ -107,8 +107,10 @@ def node_figure(name: str, value: torch.Tensor, manual: torch.Tensor | None, ref
     else:
         diff_note = words["shapes"].format(a=tuple(manual.shape), b=tuple(reference.shape))
 
-    grad_max = _abs_max(manual if manual_ok else None, reference)
-    value_max = _abs_max(value)
+    # Colour ranges from the drawn (possibly block-reduced) matrices: they fit what is shown, and
+    # scanning a small matrix is cheap where the full tensor has millions of entries.
+    grad_max = _abs_max(man_m.data if manual_ok and man_m is not None else None, ref_m.data if ref_m is not None else None)
+    value_max = _abs_max(value_m.data)
     width, height = (1 - GAP_X) / 2, (1 - GAP_Y) / 2
     cols = [(0.0, width), (width + GAP_X, 1.0)]
     rows = [(height + GAP_Y, 1.0), (0.0, height)]  # top row first

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..compare import Comparison, compare
-from ..figures import node_figure
+from ..figures import Lang, node_figure
 from ..tape import backward_order, resolve
 from .diagnose import diagnose
 from .errors import DojoError, UnknownNodeError
@@ -112,17 +112,18 @@ def judge_value(run: Run, node: str, value: Any) -> tuple[Comparison, list[str]]
     return comparison, notes
 
 
-def figure_for(run: Run, node: str, value: Any) -> dict[str, Any] | None:
+def figure_for(run: Run, node: str, value: Any, lang: Lang = "en") -> dict[str, Any] | None:
     reference = run.autograd[node]
     yours = value.detach().to(reference.dtype) if isinstance(value, torch.Tensor) else None
     try:
-        return node_figure(node, run.values[node], yours, reference, manual_label="yours")
+        return node_figure(node, run.values[node], yours, reference, manual_label="yours", lang=lang)
     except Exception:  # as above: no figure rather than no verdict
         log.exception("figure failed for d%s", node)
         return None
 
 
-def check_node(run: Run, node: str, code: str, *, limits: Limits = DEFAULT_LIMITS, figure: bool = True) -> Verdict:
+def check_node(run: Run, node: str, code: str, *, limits: Limits = DEFAULT_LIMITS, figure: bool = True,
+               lang: Lang = "en") -> Verdict:
     """Run the learner's `code` for one node and judge d<node> against autograd.
 
     The code sees the forward values, parameters, Xb, Yb, n, torch, F, and the true gradient of
@@ -143,7 +144,7 @@ def check_node(run: Run, node: str, code: str, *, limits: Limits = DEFAULT_LIMIT
     return Verdict(
         node=name, variable=variable, comparison=comparison, diagnosis=diagnosis,
         dtype=dtype_name(value), expected_dtype=dtype_name(run.autograd[name]) or "",
-        output=done.output, figure=figure_for(run, name, value) if figure else None,
+        output=done.output, figure=figure_for(run, name, value, lang) if figure else None,
     )
 
 

@@ -1,0 +1,87 @@
+"""The dojo: a learner's own gradient for a node (or a whole exercise cell), judged against autograd.
+
+The code runs in ninja_core's AST interpreter (never eval/exec), on a small thread pool so the event
+loop stays free; the interpreter stops itself at its own deadline (2 s)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ninja_core.dojo import DEFAULT_LIMITS, DojoError, UnknownNodeError, check_node, grade_cell
+from ninja_core.tape import backward_order
+
+from ..deps import RegistryDep
+from ..errors import NotFound
+from ..registry import Busy
+from ..schemas import CheckRequest, CheckVerdict, CodeErrorBody, ErrorBody, GradeDocument, GradeRequest
+from ..serialise import ORJSON
+
+router = APIRouter(prefix="/api/runs", tags=["dojo"])
+CELL_LIMITS = DEFAULT_LIMITS.__class__(source_bytes=16 * 1024)  # a whole cell with comments is longer than one formula
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": CodeErrorBody, "description": "the code was refused or failed: kind, message, line, col"},
+    404: {"model": ErrorBody, "description": "unknown run or node"},
+    422: {"model": ErrorBody, "description": "malformed body"},
+    429: {"model": ErrorBody, "description": "too many checks in progress (see Retry-After)"},
+}
+
+
+class DojoPool:
+    """A few threads for learners' code, and a bound on how many checks may wait for them."""
+
+    def __init__(self, workers: int, queue: int) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dojo")
+        self._slots = threading.BoundedSemaphore(workers + queue)
+
+    async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self._slots.acquire(blocking=False):
+            raise Busy("too many code checks are running; try again in a moment")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def code_error(exc: DojoError) -> ORJSON:
+    body = {"error": "code_error", "message": exc.text(), "kind": exc.kind, "line": exc.line, "col": exc.col}
+    return ORJSON(body, status_code=400)
+
+
+@router.post("/{run_id}/check", response_model=CheckVerdict, responses=RESPONSES,
+             summary="Judge a learner's gradient for one node against autograd")
+async def check(request: Request, run_id: str, body: CheckRequest, registry: RegistryDep) -> Any:
+    """The code sees every forward tensor and parameter, `Xb`, `Yb`, `n`, `torch`, `F`, and the true
+    gradients `d<name>` of every node between this one and the loss."""
+    _, run = await registry.get_by_id(run_id)
+    pool: DojoPool = request.app.state.dojo_pool
+    try:
+        verdict = await pool.run(check_node, run, body.node, body.code, lang=body.lang)
+    except UnknownNodeError as exc:
+        raise NotFound(str(exc), allowed=list(backward_order())) from None
+    except DojoError as exc:
+        return code_error(exc)
+    return ORJSON(verdict.to_dict())
+
+
+@router.post("/{run_id}/grade", response_model=GradeDocument, responses=RESPONSES,
+             summary="Judge a whole exercise cell: every d<name> it defines, end to end and locally")
+async def grade(request: Request, run_id: str, body: GradeRequest, registry: RegistryDep) -> Any:
+    """The cell sees only forward values and parameters (no true gradients). A cell that fails part
+    way is still judged up to where it stopped (`complete` false, `error` says where)."""
+    _, run = await registry.get_by_id(run_id)
+    pool: DojoPool = request.app.state.dojo_pool
+    try:
+        report = await pool.run(grade_cell, run, body.code, limits=CELL_LIMITS)
+    except DojoError as exc:
+        return code_error(exc)
+    return ORJSON(report.to_dict())
+
