@@ -1,0 +1,64 @@
+// The page's one state object and its URL form. Everything a viewer sees is a function of it, so
+// `?seed=…&batch_size=…&node=…` reproduces a teacher's exact view and a reload restores it.
+// To add a field (the Train view, the dojo), add one line to FIELDS.
+
+// kind "int" and "text" fields are sent to the server as typed; the server validates them and its
+// message is shown. "enum" fields that only the page uses fall back to their default when invalid.
+export const FIELDS = [
+  // Seeds go up to 2^63 − 1, beyond what a JS number holds exactly, so every config value stays the
+  // string the user typed; api.js writes integer-looking strings into the JSON body verbatim.
+  { name: "seed", kind: "int", config: true, default: "2147483647" },
+  { name: "batch_size", kind: "int", config: true, default: "32" },
+  { name: "n_embd", kind: "int", config: true, default: "10" },
+  { name: "n_hidden", kind: "int", config: true, default: "64" },
+  { name: "dtype", kind: "text", config: true, default: "float32" },
+  { name: "variant", kind: "text", config: true, default: "chain" },
+  { name: "node", kind: "text", config: false, default: "" },  // "" = the first row of the table
+  { name: "diff_scale", kind: "enum", config: false, default: "linear", allowed: ["linear", "log"] },
+  { name: "lang", kind: "enum", config: false, default: "en", allowed: ["en", "de"] },
+  { name: "view", kind: "enum", config: false, default: "grad", allowed: ["grad"] },
+];
+
+export const CONFIG_FIELDS = FIELDS.filter((f) => f.config).map((f) => f.name);
+
+export function defaults() {
+  return Object.fromEntries(FIELDS.map((f) => [f.name, f.default]));
+}
+
+export function fromQuery(search) {
+  const params = new URLSearchParams(search);
+  const state = defaults();
+  for (const f of FIELDS) {
+    const raw = params.get(f.name);
+    if (raw === null) continue;
+    const value = raw.trim();
+    if (f.kind === "enum" && !f.allowed.includes(value)) continue;
+    state[f.name] = value;
+  }
+  return state;
+}
+
+// Every field is written, defaults included: a permalink must not change meaning if a default does.
+export function toQuery(state) {
+  const params = new URLSearchParams();
+  for (const f of FIELDS) {
+    if (f.name === "node" && !state.node) continue;
+    params.set(f.name, state[f.name]);
+  }
+  return params.toString();
+}
+
+// replaceState, not pushState: the view changes often (arrow keys), and Back should leave the page
+// rather than step through every node.
+export function writeUrl(state) {
+  const query = toQuery(state);
+  if (location.search.slice(1) !== query) history.replaceState(null, "", `${location.pathname}?${query}`);
+}
+
+export function runConfig(state) {
+  return Object.fromEntries(CONFIG_FIELDS.map((name) => [name, state[name]]));
+}
+
+export function sameConfig(a, b) {
+  return CONFIG_FIELDS.every((name) => a[name] === b[name]);
+}

@@ -1,0 +1,64 @@
+// The cmp table: the 26 gradients in backward order, as the lecture's cmp() printed them, plus the
+// status badges. It draws what it is given; main.js owns selection and clicks (event delegation).
+
+const v = new URL(import.meta.url).search;  // siblings share this module's ?v= so a release busts all
+const { el } = await import(`./dom.js${v}`);
+const fmt = await import(`./format.js${v}`);
+
+export function statusBadge(status, t, extraClass = "") {
+  if (!status) return el("span", { class: "badge badge-none" }, "—");
+  return el("span", {
+    class: `badge badge-${status} ${extraClass}`.trim(),
+    title: t(`status_${status}_title`),
+    dataset: { status },
+  }, t(`status_${status}`));
+}
+
+// The local check in one character, so the column stays narrow: = exact, ≈ approx, ≠ mismatch.
+const LOCAL_SYMBOL = { exact: "=", approx: "≈", mismatch: "≠", shape_mismatch: "⊘", missing: "–" };
+
+export function localBadge(status, t) {
+  const text = t("local_title", { status: t(`status_${status}`) });
+  return el("span", { class: `badge badge-${status} badge-symbol`, title: text, "aria-label": text, dataset: { status } },
+    LOCAL_SYMBOL[status] ?? "?");
+}
+
+function check(ok, t, rounding = false) {
+  const cls = ok ? "tick yes" : rounding ? "tick no rounding" : "tick no";
+  return el("span", { class: cls, "aria-label": t(ok ? "yes" : "no") }, ok ? "✓" : "✗");
+}
+
+function row(node, t) {
+  const label = el("button", { type: "button", class: "node-link", dataset: { node: node.name } },
+    el("code", {}, node.name),
+    node.fused ? el("span", { class: "tag tag-fused", title: t("fused_by", { block: node.fused }) }, "fused") : null);
+  return el("tr", { dataset: { node: node.name, status: node.status }, class: `kind-${node.kind}` },
+    el("th", { scope: "row" }, label),
+    el("td", { class: "c" }, check(node.exact, t, node.approx)),
+    el("td", { class: "c" }, check(node.approx, t)),
+    el("td", { class: "r num", dataset: { maxdiff: node.maxdiff ?? "" },
+      title: node.relerr !== null ? `${t("relerr")} ${fmt.num(node.relerr)}` : null }, fmt.diff(node.maxdiff)),
+    el("td", {}, statusBadge(node.status, t)),
+    el("td", { class: "c" }, localBadge(node.local_status, t)));
+}
+
+export function drawTable(tbody, nodes, t) {
+  tbody.replaceChildren(...nodes.map((node) => row(node, t)));
+}
+
+export function drawTableMessage(tbody, text) {
+  tbody.replaceChildren(el("tr", { class: "placeholder" }, el("td", { colspan: 6 }, text)));
+}
+
+// Selection only toggles classes, so walking the nodes never rebuilds the table.
+export function markSelected(tbody, name) {
+  for (const tr of tbody.querySelectorAll("tr.selected")) {
+    tr.classList.remove("selected");
+    tr.querySelector(".node-link")?.removeAttribute("aria-current");
+  }
+  const tr = tbody.querySelector(`tr[data-node="${CSS.escape(name)}"]`);
+  if (!tr) return;
+  tr.classList.add("selected");
+  tr.querySelector(".node-link")?.setAttribute("aria-current", "true");
+  tr.scrollIntoView({ block: "nearest" });
+}
