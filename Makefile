@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint bench pytest check clean
+.PHONY: run test lint bench pytest fuzz load check clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,16 @@ run: $(STAMP)  ## serve the page on http://$(HOST):$(PORT) with the bundled data
 check: $(STAMP)  ## the cmp table in the terminal
 	$(PY) -m ninja_core check
 
-test: $(STAMP) lint pytest  ## everything CI runs
+test: $(STAMP) lint pytest fuzz  ## everything CI runs
 
-pytest: $(STAMP)
-	$(PY) -m pytest -q
+pytest: $(STAMP)  ## unit, API, server, Docker-steps and browser tests
+	$(PY) -m pytest -q --ignore=tests/fuzz
+
+fuzz: $(STAMP)  ## schemathesis against the app's own OpenAPI document (>= 1 000 generated cases)
+	$(PY) -m pytest -q -s -p no:cacheprovider tests/fuzz
+
+load: $(STAMP)  ## bounded load test on loopback: 16 clients, 5 000 requests, RSS, p99
+	$(PY) scripts/load.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

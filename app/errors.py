@@ -14,13 +14,13 @@ from starlette.responses import Response
 from ninja_core.config import DTYPES, LIMITS, VARIANTS, ConfigError
 from ninja_core.data import DataError
 
-from .registry import Busy, RunNotFound
-from .schemas import RunConfig
+from .registry import Busy, RunNotFound, Timeout
+from .schemas import NODE_NAMES, RunConfig
 from .serialise import ORJSON
 
 log = logging.getLogger("app")
 
-ENUMS: dict[str, tuple[str, ...]] = {"dtype": DTYPES, "variant": VARIANTS}
+ENUMS: dict[str, tuple[str, ...]] = {"dtype": DTYPES, "variant": VARIANTS, "node": NODE_NAMES}
 # Integer ranges for the messages: the engine's, plus what routers register for their own fields.
 FIELD_LIMITS: dict[str, tuple[int, int]] = dict(LIMITS)
 # The fields each endpoint accepts, for "unknown field" messages: (path prefix, fields), first match wins.
@@ -112,6 +112,10 @@ def install(app: FastAPI) -> None:
     async def busy(_: Request, exc: Busy) -> Response:
         return error_response(429, "busy", str(exc), headers={"Retry-After": "2"})
 
+    @app.exception_handler(Timeout)
+    async def timeout(_: Request, exc: Timeout) -> Response:
+        return error_response(503, "timeout", str(exc), headers={"Retry-After": "5"})
+
     @app.exception_handler(DataError)
     async def data_error(_: Request, exc: DataError) -> Response:
         log.error("data error: %s", exc)
@@ -121,6 +125,9 @@ def install(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 429: "busy"}
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            # FastAPI's answer to a body that is not even text (bad UTF-8): a malformed body, like bad JSON
+            return error_response(422, "validation_error", "the request body is not valid JSON (it is not UTF-8 text)")
         if exc.status_code == 404 and message == "Not Found":
             message = "no such page or endpoint; the API is described at /docs"
         return error_response(exc.status_code, codes.get(exc.status_code, "error"), message,

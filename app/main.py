@@ -15,7 +15,7 @@ import ninja_core
 from ninja_core.config import Config
 from ninja_core.perf import tune_allocator
 
-from . import errors
+from . import errors, openapi
 from .middleware import BodyLimit, SecurityHeaders
 from .registry import RunRegistry
 from .routes import api_router
@@ -43,9 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tune_allocator()
         app.state.train_slots = TrainSlots(settings.max_train_streams)
         app.state.dojo_pool = DojoPool(settings.dojo_workers, settings.dojo_queue)
-        app.state.registry = RunRegistry(
-            settings.data_path, settings.cache_runs, settings.cache_bytes, settings.heavy_cells,
-            settings.heavy_workers, settings.heavy_queue, settings.max_train_steps_in_run)
+        app.state.registry = RunRegistry(settings)
         # Warm-up: the first check in a process pays one-off costs (torch's deterministic-mode
         # switch imports ~850 modules, ~1-2 s); pay them here, not in a learner's first request.
         await app.state.registry.get(Config())
@@ -61,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.static_version = static_version()
     errors.install(app)
+    openapi.install(app, settings)
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -19,6 +19,8 @@ from ninja_core.config import Config, ConfigError
 from ninja_core.data import Dataset, load_dataset
 from ninja_core.run import Run, check
 
+from .settings import Settings
+
 _DTYPE_CODE = {"float32": "f32", "float64": "f64"}
 _DTYPE_NAME = {v: k for k, v in _DTYPE_CODE.items()}
 RUN_ID = re.compile(
@@ -29,6 +31,10 @@ RUN_ID = re.compile(
 
 class RunNotFound(LookupError):
     """The run id is malformed, out of range, or was made with other data."""
+
+
+class Timeout(RuntimeError):
+    """A run took longer than the server's request timeout."""
 
 
 class Busy(RuntimeError):
@@ -75,20 +81,20 @@ class _Entry:
 class RunRegistry:
     """Bounded LRU of runs (by count and by tensor bytes), single-flight computation per id."""
 
-    def __init__(self, data_path: Path | None, max_runs: int, max_bytes: int, heavy_cells: int,
-                 heavy_workers: int, heavy_queue: int, max_train_steps: int,
-                 compute: Callable[[Config, Dataset], Run] = check) -> None:
-        self.dataset = load_dataset(data_path)
+    def __init__(self, settings: Settings, compute: Callable[[Config, Dataset], Run] = check) -> None:
+        self.dataset = load_dataset(settings.data_path)
         self.fingerprint = data_fingerprint(Path(self.dataset.path))
-        self.max_runs, self.max_bytes = max_runs, max_bytes
-        self.heavy_cells, self.max_train_steps = heavy_cells, max_train_steps
+        self.settings = settings
+        self.max_runs, self.max_bytes = settings.cache_runs, settings.cache_bytes
+        self.heavy_cells = settings.heavy_cells
         self._compute = compute
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
         self._inflight: dict[str, Future[Run]] = {}
-        self._pool = ThreadPoolExecutor(max_workers=heavy_workers, thread_name_prefix="heavy-run")
-        self._heavy_slots = threading.BoundedSemaphore(heavy_workers + heavy_queue)
+        self._pool = ThreadPoolExecutor(max_workers=settings.heavy_workers, thread_name_prefix="heavy-run")
+        # a slot is held from submission until the computation ends, even if its client gave up
+        self._heavy_slots = threading.BoundedSemaphore(settings.heavy_workers + settings.heavy_queue)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -144,11 +150,19 @@ class RunRegistry:
         with self._lock:
             self._inflight.pop(run_id, None)
 
+    def check_limits(self, cfg: Config) -> None:
+        """This server's own limits, tighter than the engine's ranges where an operator set them."""
+        if cfg.train_steps > self.settings.max_train_steps_in_run:
+            raise ConfigError("train_steps", f"this server computes gradient views after at most "
+                                             f"{self.settings.max_train_steps_in_run} training steps, got {cfg.train_steps}")
+        cells = cfg.batch_size * cfg.n_hidden
+        if cells > self.settings.max_run_cells:
+            raise ConfigError("batch_size", f"batch_size × n_hidden = {cells} is over this server's limit of "
+                                            f"{self.settings.max_run_cells}")
+
     async def get(self, cfg: Config) -> tuple[str, Run]:
         """The run for `cfg`: from the cache, computed inline when small, or in the pool when heavy."""
-        if cfg.train_steps > self.max_train_steps:
-            raise ConfigError("train_steps", f"this server computes gradient views after at most "
-                                             f"{self.max_train_steps} training steps, got {cfg.train_steps}")
+        self.check_limits(cfg)
         run_id = self.run_id(cfg)
         run = self.cached(run_id)
         if run is not None:
@@ -156,13 +170,20 @@ class RunRegistry:
         if not self.is_heavy(cfg):
             # Small runs take ~2 ms: cheaper on the event loop than a thread hop.
             return run_id, self._build(run_id, cfg)
-        if not self._heavy_slots.acquire(blocking=False):
-            raise Busy("too many large runs are being computed; try again in a few seconds")
-        try:
+        with self._lock:
+            future = self._inflight.get(run_id)
+        if future is None:
+            if not self._heavy_slots.acquire(blocking=False):
+                raise Busy("too many large runs are being computed; try again in a few seconds")
             future = self._single_flight(run_id, cfg, lambda fn: self._pool.submit(fn))
-            return run_id, await asyncio.wrap_future(future)
-        finally:
-            self._heavy_slots.release()
+            future.add_done_callback(lambda _: self._heavy_slots.release())
+        try:
+            # shield: a client that gives up must not cancel work that others (or the cache) will use
+            result = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.settings.request_timeout_s)
+        except TimeoutError:
+            raise Timeout(f"the run took longer than {self.settings.request_timeout_s:g} s; it goes on in the "
+                          "background, so asking again later may find it ready") from None
+        return run_id, result
 
     async def get_by_id(self, run_id: str) -> tuple[Config, Run]:
         cfg = self.config(run_id)

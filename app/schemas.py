@@ -5,17 +5,32 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ninja_core.config import LIMITS, Config
+from ninja_core.tape import ALIASES, backward_order
 
 _D = Config()
+NODE_NAMES: tuple[str, ...] = (*backward_order(), *ALIASES)  # the 26 gradients, then the seed notebook's names
 Status = Literal["exact", "approx", "mismatch", "shape_mismatch", "missing"]
 
 
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's integer: 32 and 32.0 are both integers; "32" and true are not (pydantic's
+    lax mode would take them, its strict mode would refuse 32.0)."""
+    if isinstance(value, (bool, str, bytes)):
+        raise ValueError("must be an integer")
+    return value
+
+
 def _bounded(name: str, description: str) -> Any:
+    """The engine's range for `name` (one place for every limit), stated in the field's schema."""
     lo, hi = LIMITS[name]
-    return Field(ge=lo, le=hi, strict=True, description=f"{description} ({lo}..{hi})")
+    return Field(ge=lo, le=hi, description=f"{description} ({lo}..{hi})")
+
+
+# After the bounds in each Annotated[...]: constraints first keep "minimum"/"maximum" in the schema.
+JSON_INT = BeforeValidator(_json_integer)
 
 
 class RunConfig(BaseModel):
@@ -26,15 +41,15 @@ class RunConfig(BaseModel):
                       "dtype": "float32", "variant": "chain", "train_steps": 0}],
     })
 
-    seed: Annotated[int, _bounded("seed", "seed of the one generator that draws parameters, then the minibatch")] = _D.seed
-    batch_size: Annotated[int, _bounded("batch_size", "minibatch size n")] = _D.batch_size
-    n_embd: Annotated[int, _bounded("n_embd", "embedding dimensions per character")] = _D.n_embd
-    n_hidden: Annotated[int, _bounded("n_hidden", "hidden units")] = _D.n_hidden
-    block_size: Annotated[int, _bounded("block_size", "context length in characters")] = _D.block_size
+    seed: Annotated[int, _bounded("seed", "seed of the generator that draws parameters, then the minibatch"), JSON_INT] = _D.seed
+    batch_size: Annotated[int, _bounded("batch_size", "minibatch size n"), JSON_INT] = _D.batch_size
+    n_embd: Annotated[int, _bounded("n_embd", "embedding dimensions per character"), JSON_INT] = _D.n_embd
+    n_hidden: Annotated[int, _bounded("n_hidden", "hidden units"), JSON_INT] = _D.n_hidden
+    block_size: Annotated[int, _bounded("block_size", "context length in characters"), JSON_INT] = _D.block_size
     dtype: Literal["float32", "float64"] = Field(_D.dtype, description="float32 shows rounding; float64 agreement to ~1e-15")
     variant: Literal["chain", "fused"] = Field(_D.variant,
                                                description="chain: every step; fused: cross-entropy and batchnorm in one")
-    train_steps: Annotated[int, _bounded("train_steps", "0: gradients at initialisation; N: after N SGD steps")] = 0
+    train_steps: Annotated[int, _bounded("train_steps", "0: gradients at initialisation; N: after N SGD steps"), JSON_INT] = 0
 
 
 class RunRequest(RunConfig):
@@ -178,9 +193,17 @@ class CheckRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"node": "h", "code": "dh = dlogits @ W2.T"}]})
 
-    node: str = Field(max_length=40, description="the node whose gradient the code computes (aliases zprebn, apreact, a too)")
-    code: str = Field(max_length=65_536, description="Python subset; the answer is d<node> or the last expression (≤ 4 KB)")
+    node: str = Field(max_length=40, json_schema_extra={"enum": list(NODE_NAMES)},
+                      description="the node whose gradient the code computes (the seed notebook's zprebn, apreact, a too)")
+    code: str = Field(max_length=16_384, description="Python subset; the answer is d<node> or the last expression (≤ 4 KB)")
     lang: Literal["en", "de"] = Field("en", description="language of the figure's labels")
+
+    @field_validator("node")
+    @classmethod
+    def _known_node(cls, value: str) -> str:
+        if value not in NODE_NAMES:
+            raise ValueError("not one of the 26 nodes")
+        return value
 
 
 class GradeRequest(BaseModel):
@@ -188,7 +211,7 @@ class GradeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(max_length=65_536, description="the whole exercise-1 cell; every d<name> it defines is judged (≤ 16 KB)")
+    code: str = Field(max_length=16_384, description="the whole exercise-1 cell; every d<name> it defines is judged (≤ 16 KB)")
 
 
 class CheckVerdict(BaseModel):

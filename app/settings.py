@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     torch_threads: int = Field(1, ge=1, le=64, description="intra-op threads per process; 1 is fastest for these small tensors")
     cache_runs: int = Field(64, ge=1, description="runs kept in each process's LRU cache")
     cache_bytes: int = Field(768 * 1024 * 1024, ge=1024 * 1024, description="tensor bytes the run cache may hold")
+    max_run_cells: int = Field(4096 * 1024, ge=2, description="largest batch_size × n_hidden a run may ask for (422 beyond)")
+    max_train_stream_steps: int = Field(200_000, ge=1, description="longest training a stream may ask for (422 beyond)")
     heavy_cells: int = Field(64 * 1024, ge=1, description="batch_size × n_hidden above which a run goes to the worker pool")
     heavy_workers: int = Field(1, ge=1, le=16, description="threads for heavy runs: one big run cannot starve the small ones")
     heavy_queue: int = Field(4, ge=0, description="heavy runs that may wait for the pool before new ones get 429")

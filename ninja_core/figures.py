@@ -66,7 +66,7 @@ LABELS: dict[str, dict[str, str]] = {
     "en": {"manual": "manual", "yours": "yours", "value": "value", "gradient": "gradient", "row": "row",
            "column": "column", "bit_exact": "all zero: bit-exact", "no_manual": "no manual gradient",
            "no_autograd": "no autograd gradient", "shapes": "shapes differ: {a} vs {b}"},
-    "de": {"manual": "manuell", "yours": "deiner", "value": "Wert", "gradient": "Gradient", "row": "Zeile",
+    "de": {"manual": "manuell", "yours": "deins", "value": "Wert", "gradient": "Gradient", "row": "Zeile",
            "column": "Spalte", "bit_exact": "alles null: bitgenau", "no_manual": "kein manueller Gradient",
            "no_autograd": "kein Autograd-Gradient", "shapes": "Formen verschieden: {a} statt {b}"},
 }
@@ -115,8 +115,8 @@ def node_figure(name: str, value: torch.Tensor, manual: torch.Tensor | None, ref
     cols = [(0.0, width), (width + GAP_X, 1.0)]
     rows = [(height + GAP_Y, 1.0), (0.0, height)]  # top row first
     label = words.get(manual_label, manual_label)
-    titles = [f"{name}", f"d{name} ({label})", f"d{name} (autograd)",
-              "log10 |manual − autograd|" if log_diff else "|manual − autograd|"]
+    difference = f"|{label} − autograd|"
+    titles = [f"{name}", f"d{name} ({label})", f"d{name} (autograd)", f"log10 {difference}" if log_diff else difference]
 
     def bar(row: int, col: int, title: str) -> dict[str, Any]:
         return {"x": cols[col][1] + 0.01, "xanchor": "left", "y": sum(rows[row]) / 2, "len": height * 0.95,

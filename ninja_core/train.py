@@ -194,6 +194,9 @@ def _stats(params: Params, grads: dict[str, torch.Tensor], h: torch.Tensor, lr: 
     ratios: dict[str, float] = {}
     with torch.no_grad():
         for name in PARAMS:
+            if params[name].numel() < 2:  # a spread needs two values (n_hidden 1 makes b1 a single number)
+                ratios[name] = math.nan
+                continue
             r = lr * float(grads[name].std()) / float(params[name].std())
             ratios[name] = math.log10(r) if r > 0 else (-math.inf if r == 0 else math.nan)
         saturation = float((h.abs() > SATURATION).float().mean())

@@ -16,7 +16,7 @@ from ninja_core.dojo import DEFAULT_LIMITS, DojoError, UnknownNodeError, check_n
 from ninja_core.tape import backward_order
 
 from ..deps import RegistryDep
-from ..errors import NotFound
+from ..errors import error_response
 from ..registry import Busy
 from ..schemas import CheckRequest, CheckVerdict, CodeErrorBody, ErrorBody, GradeDocument, GradeRequest
 from ..serialise import ORJSON
@@ -26,8 +26,10 @@ CELL_LIMITS = DEFAULT_LIMITS.__class__(source_bytes=16 * 1024)  # a whole cell w
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": CodeErrorBody, "description": "the code was refused or failed: kind, message, line, col"},
-    404: {"model": ErrorBody, "description": "unknown run or node"},
-    422: {"model": ErrorBody, "description": "malformed body"},
+    404: {"model": ErrorBody, "description": "unknown or malformed run id"},
+    413: {"model": ErrorBody, "description": "the request body is over the server's limit"},
+    422: {"model": ErrorBody, "description": "malformed body, or a node that is not one of the 26"},
+    503: {"model": ErrorBody, "description": "computing the run took longer than the server's timeout"},
     429: {"model": ErrorBody, "description": "too many checks in progress (see Retry-After)"},
 }
 
@@ -65,8 +67,8 @@ async def check(request: Request, run_id: str, body: CheckRequest, registry: Reg
     pool: DojoPool = request.app.state.dojo_pool
     try:
         verdict = await pool.run(check_node, run, body.node, body.code, lang=body.lang)
-    except UnknownNodeError as exc:
-        raise NotFound(str(exc), allowed=list(backward_order())) from None
+    except UnknownNodeError as exc:  # a bad field of the body (the run itself exists): 422, like other fields
+        return error_response(422, "validation_error", f"node: {exc}", field="node", allowed=list(backward_order()))
     except DojoError as exc:
         return code_error(exc)
     return ORJSON(verdict.to_dict())

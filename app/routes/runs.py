@@ -24,7 +24,9 @@ register_fields("/api/runs/", None, {"max_cells": (1, get_settings().max_cells_l
 ERRORS: dict[int | str, dict[str, Any]] = {
           404: {"model": ErrorBody, "description": "unknown or malformed run id, or unknown node"},
           422: {"model": ErrorBody, "description": "a field is out of range or of the wrong type"},
-          429: {"model": ErrorBody, "description": "too many large runs in progress (see Retry-After)"}}
+          413: {"model": ErrorBody, "description": "the request body is over the server's limit"},
+          429: {"model": ErrorBody, "description": "too many large runs in progress (see Retry-After)"},
+          503: {"model": ErrorBody, "description": "the run took longer than the server's timeout (see Retry-After)"}}
 RunId = Annotated[str, Path(max_length=120, description="from POST /api/runs; encodes the whole config",
                             examples=["r1-f32-chain-s2147483647-b32-e10-h64-k3-t0-d5b1f3c2a"])]
 
@@ -53,7 +55,8 @@ async def get_node(
     registry: RegistryDep,
     settings: SettingsDep,
     run_id: RunId,
-    name: Annotated[str, Path(max_length=40, description="a node name; the seed notebook's zprebn, apreact, a also work")],
+    name: Annotated[str, Path(max_length=40, description="a node name; the seed notebook's zprebn, apreact, a also work",
+                              examples=["h", "hprebn", "emb", "zprebn"])],
     max_cells: Annotated[int, Query(ge=1, description="display arrays are block-reduced to at most this many cells")]
     = DEFAULT_MAX_CELLS,
     encoding: Annotated[Literal["b64", "list"], Query(description="b64: base64 float32 (plotly.js typed arrays); "

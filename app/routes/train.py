@@ -1,12 +1,13 @@
 """Training in the browser: one Server-Sent-Events stream per training run.
 
-The request *is* the job: the training runs in a thread of this process while the client listens,
-and stops when the client goes away (no orphaned work, nothing to clean up, any worker can take it).
+The request *is* the job: the training runs in a child process (app/trainer.py) while the client
+listens, and is terminated when the client goes away (no orphaned work, any worker can take it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -16,14 +17,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ninja_core.config import LIMITS
-from ninja_core.train import DoneEvent, TrainConfig, iter_training, remember_trained_params
+from ninja_core.config import LIMITS, ConfigError
+from ninja_core.train import TrainConfig, remember_trained_params
 
 from ..deps import RegistryDep, SettingsDep
 from ..errors import error_response, register_fields
 from ..schemas import ErrorBody
+from ..trainer import TrainingProcess
 
 router = APIRouter(prefix="/api/train", tags=["train"])
+log = logging.getLogger("app")
 
 KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
 _END = object()
@@ -94,6 +97,11 @@ def train_config(q: TrainQuery) -> TrainConfig:
                        422: {"model": ErrorBody}, 429: {"model": ErrorBody}})
 async def train_stream(request: Request, query: Annotated[TrainQuery, Query()], registry: RegistryDep,
                        settings: SettingsDep) -> Any:
+    if "steps" not in query.model_fields_set:  # the default, within what this server allows
+        query = query.model_copy(update={"steps": min(query.steps, settings.max_train_stream_steps)})
+    if query.steps > settings.max_train_stream_steps:
+        raise ConfigError("steps", f"this server trains at most {settings.max_train_stream_steps} steps per stream, "
+                                   f"got {query.steps}")
     cfg = train_config(query)
     slots: TrainSlots = request.app.state.train_slots
     if not slots.acquire():
@@ -101,20 +109,19 @@ async def train_stream(request: Request, query: Annotated[TrainQuery, Query()], 
                                            "process; try again when one has finished", headers={"Retry-After": "10"})
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[Any] = asyncio.Queue()
-    stop = threading.Event()
     dataset = registry.dataset
+    try:
+        run = TrainingProcess(cfg, dataset.path)
+    except Exception:
+        slots.release()
+        raise
 
-    def work() -> None:
+    def read() -> None:
+        """Thread: hand the child's events to the event loop; free the slot when it ends."""
         try:
-            stream = iter_training(cfg, dataset, should_stop=stop.is_set)
-            for event in stream:
-                if stop.is_set():
-                    stream.close()  # the listener is gone: skip the final evaluation too
-                    break
-                loop.call_soon_threadsafe(events.put_nowait, event)
-        except Exception as exc:  # reported to the listener; the server keeps serving
-            loop.call_soon_threadsafe(events.put_nowait, exc)
+            run.events(lambda event: loop.call_soon_threadsafe(events.put_nowait, event))
         finally:
+            run.stop()
             slots.release()
             loop.call_soon_threadsafe(events.put_nowait, _END)
 
@@ -123,28 +130,30 @@ async def train_stream(request: Request, query: Annotated[TrainQuery, Query()], 
             yield sse("start", {"config": {k: v for k, v in cfg.to_dict().items() if k != "data"}})
             while True:
                 try:
-                    item = await asyncio.wait_for(events.get(), timeout=KEEPALIVE_S)
+                    event = await asyncio.wait_for(events.get(), timeout=KEEPALIVE_S)
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
-                if item is _END:
+                if event is _END:
                     break
-                if isinstance(item, Exception):
+                kind = event["kind"]
+                if kind == "_failed":
+                    log.error("training stream failed: %s", event["error"])
                     yield sse("error", {"message": "training failed on the server; it has been logged"})
                     break
-                if isinstance(item, DoneEvent):
-                    payload = item.to_dict()
-                    if not item.stopped and item.model is not None:
-                        remember_trained_params(cfg, dataset, item.model.params)
-                        payload["run_config"] = {"seed": cfg.seed, "batch_size": cfg.batch_size, "n_embd": cfg.n_embd,
-                                                 "n_hidden": cfg.n_hidden, "block_size": cfg.block_size,
-                                                 "train_steps": cfg.steps}
-                    yield sse("done", payload)
-                else:
-                    yield sse(item.kind, item.to_dict())
+                if kind == "done":
+                    params = event.pop("_params", None)
+                    if params is not None:
+                        remember_trained_params(cfg, dataset, params)
+                        event["run_config"] = {"seed": cfg.seed, "batch_size": cfg.batch_size, "n_embd": cfg.n_embd,
+                                               "n_hidden": cfg.n_hidden, "block_size": cfg.block_size,
+                                               "train_steps": cfg.steps}
+                yield sse(kind, event)
         finally:
-            stop.set()  # on normal end, on error, and when the client disconnects (cancellation)
+            # On normal end, on error, and when the client disconnects. No await here: a cancelled
+            # generator (client gone) would be cancelled again at the next await, before stopping.
+            threading.Thread(target=run.stop, name="train-stop", daemon=True).start()
 
-    threading.Thread(target=work, name="train-stream", daemon=True).start()
+    threading.Thread(target=read, name="train-stream", daemon=True).start()
     return StreamingResponse(body(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,14 +1,32 @@
 // The JSON API client: it fetches and nothing else (no gradient is ever computed in the page).
-// Every failure becomes an ApiError carrying the server's {error, message, field, allowed} body.
+// Every failure becomes an ApiError carrying the server's {error, message, field, allowed} body (and,
+// for a learner's code, {kind, line, col}).
 
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter = null) {
     super(body.message || `HTTP ${status}`);
     this.status = status;       // 0 for a network failure
     this.code = body.error || "error";
     this.field = body.field || null;
     this.allowed = body.allowed || null;
+    this.kind = body.kind || null;  // code_error: forbidden, limit, timeout, runtime, syntax, no_answer
+    this.line = body.line ?? null;
+    this.col = body.col ?? null;
+    this.retryAfter = retryAfter;   // seconds, from a 429's Retry-After
   }
+}
+
+// A non-2xx response as an ApiError, with the server's JSON message when there is one.
+export async function errorFrom(response) {
+  let body = null;
+  try {
+    body = JSON.parse(await response.text());
+  } catch {
+    body = null;
+  }
+  const retry = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+  return new ApiError(response.status, body && typeof body.message === "string" ? body : { error: "http", message: `HTTP ${response.status}` },
+    Number.isFinite(retry) ? retry : null);
 }
 
 async function request(url, init) {
@@ -18,15 +36,12 @@ async function request(url, init) {
   } catch (err) {
     throw new ApiError(0, { error: "network", message: "" });
   }
-  const text = await response.text();
+  if (!response.ok) throw await errorFrom(response);  // a proxy's HTML error page still gets its status
   let body = null;
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(await response.text());
   } catch {
-    body = null;  // a proxy's HTML error page, say: reported by status below
-  }
-  if (!response.ok) {
-    throw new ApiError(response.status, body && typeof body.message === "string" ? body : { error: "http", message: `HTTP ${response.status}` });
+    body = null;
   }
   if (body === null) throw new ApiError(response.status, { error: "bad_json", message: "the server's answer is not JSON" });
   return body;
@@ -58,6 +73,29 @@ export function createRun(config, intFields) {
 export function fetchNode(runId, name, diffScale) {
   const query = new URLSearchParams({ arrays: "false", figure: "true", diff_scale: diffScale });
   return request(`/api/runs/${encodeURIComponent(runId)}/nodes/${encodeURIComponent(name)}?${query}`);
+}
+
+// The dojo: the learner's code for one node, judged on the server against autograd (the page runs no
+// code and computes no gradient). A refused or failing program is a 400 ApiError with kind/line/col.
+export function checkCode(runId, node, code, lang) {
+  return request(`/api/runs/${encodeURIComponent(runId)}/check`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ node, code, lang }),
+  });
+}
+
+// A whole exercise cell: every d<name> it defines, judged end to end and step by step.
+export function gradeCell(runId, code) {
+  return request(`/api/runs/${encodeURIComponent(runId)}/grade`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ code }),
+  });
+}
+
+export function trainStreamUrl(params) {
+  return `/api/train/stream?${new URLSearchParams(params)}`;
 }
 
 // Node documents by (run, node, scale), as promises so a prefetch and a click share one request.

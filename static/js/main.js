@@ -6,8 +6,8 @@
 // The template modulepreloads the same URLs, so these resolve without a request waterfall.
 performance.mark("main-start");
 const v = new URL(import.meta.url).search;
-const [S, api, i18n, table, graph, detail, figure, summary, keyboard, banner] = await Promise.all(
-  ["state", "api", "i18n", "table", "graph", "detail", "figure", "summary", "keyboard", "banner"]
+const [S, api, i18n, table, graph, detail, figure, summary, keyboard, banner, progress, dojoModule, grade, train] = await Promise.all(
+  ["state", "api", "i18n", "table", "graph", "detail", "figure", "summary", "keyboard", "banner", "progress", "dojo", "grade", "train"]
     .map((name) => import(`./${name}.js${v}`)));
 
 performance.mark("modules-ready");
@@ -32,6 +32,17 @@ const dom = {
   placeholder: $("figure-placeholder"),
   scaleButtons: [...document.querySelectorAll("[data-scale]")],
   langButtons: [...document.querySelectorAll("[data-lang]")],
+  viewTabs: [...document.querySelectorAll(".view-tab[data-view]")],
+  views: { grad: $("view-grad"), train: $("view-train") },
+  trainForm: $("train-controls"),
+  sideTabs: [...document.querySelectorAll("[role=tab][data-side]")],
+  dojo: $("dojo"),
+  openCell: $("open-cell"),
+  figureSource: $("figure-source"),
+  sourceButtons: [...document.querySelectorAll("[data-source]")],
+  sourceYours: $("source-yours"),
+  belt: $("belt"),
+  trained: $("summary-trained"),
 };
 
 const INT_FIELDS = S.FIELDS.filter((f) => f.kind === "int").map((f) => f.name);
@@ -45,6 +56,8 @@ let pendingRun = null;  // the config of the run request in flight, if any
 let runSeq = 0;       // request counters: an answer that arrives after a newer request is dropped
 let nodeSeq = 0;
 let firstHeatmapMarked = false;
+let figureSource = "manual";  // the figure beside the dojo: the project's manual backward, or "yours"
+let paintSeq = 0;
 const nodeCache = new api.NodeCache(32);
 
 // plotly.js takes ~1 s of main-thread parsing. It is let in once the first node has been requested
@@ -82,11 +95,25 @@ function drawGraph() {
   graph.drawGraph(dom.graph, layout, { selected: state.node, selectable: new Set(order), t });
 }
 
+function solvedSet() {
+  return new Set(progress.solvedNames(progress.loadSolved(state.variant), order));
+}
+
+// The belt and the ✓ in the table: from localStorage, for the variant on screen.
+function drawProgress() {
+  if (!run) return;
+  const solved = solvedSet();
+  progress.drawBelt(dom.belt, solved.size, order.length, t);
+  table.markSolved(dom.tbody, solved, t);
+}
+
 function drawRun() {
   summary.drawSummary(dom.loss, dom.counts, dom.dataInfo, run, t);
+  summary.drawTrained(dom.trained, run.config.train_steps, t);
   summary.drawBatch(dom.batch, run.batch, t);
-  table.drawTable(dom.tbody, run.nodes, t);
+  table.drawTable(dom.tbody, run.nodes, t, solvedSet());
   table.markSelected(dom.tbody, state.node);
+  drawProgress();
   drawGraph();
 }
 
@@ -103,11 +130,20 @@ function redrawAll() {
   if (run) drawRun();
   else drawEmpty(t(document.body.dataset.state === "loading" ? "loading" : "no_run"));
   if (nodeDoc) detail.drawDetail(dom.detail, nodeDoc, t);
+  dojo.relabel(t, state.lang);
+  grader.relabel(t);
+  trainView.relabel(t);
+  showSourceToggle();
 }
 
-function reportError(err) {
+function reportError(err, form = dom.form) {
   const message = err instanceof api.ApiError && err.status !== 0 ? err.message : t("network_error");
-  banner.showError(dom.banner, dom.bannerText, message, err.field ?? null, dom.form);
+  banner.showError(dom.banner, dom.bannerText, message, err.field ?? null, form);
+}
+
+function clearErrors() {
+  banner.clearError(dom.banner, dom.bannerText, dom.form);
+  banner.clearFieldMarks(dom.trainForm);
 }
 
 // ---- runs and nodes ------------------------------------------------------------------------------
@@ -161,6 +197,9 @@ async function selectNode(name, timing = null) {
   S.writeUrl(state);
   table.markSelected(dom.tbody, name);
   graph.markSelectedNode(dom.graph, name);
+  figureSource = "manual";  // a node opens on the reference figure; its verdict is one click away
+  if (state.dojo === "1") dojo.show(run, name);
+  showSourceToggle();
   const pending = nodeCache.get(runId, name, state.diff_scale);
   openPlotlyGate();
   let doc;
@@ -180,6 +219,7 @@ async function selectNode(name, timing = null) {
     S.writeUrl(state);
     table.markSelected(dom.tbody, doc.name);
     graph.markSelectedNode(dom.graph, doc.name);
+    if (state.dojo === "1") dojo.show(run, doc.name);
   }
   nodeDoc = doc;
   detail.drawDetail(dom.detail, doc, t);
@@ -196,18 +236,152 @@ async function showFigure(doc, seq, timing) {
     return;
   }
   if (seq !== nodeSeq) return;
-  dom.placeholder?.remove();
-  dom.placeholder = null;
-  await figure.drawFigure(dom.figure, doc.figure, `${doc.name}-${doc.run_id}`);
-  if (seq !== nodeSeq) return;
-  await new Promise((resolve) => requestAnimationFrame(resolve));  // the frame that paints it
-  dom.figure.dataset.drawn = `${doc.run_id}/${doc.name}/${doc.figure.layout.meta?.diff_scale ?? state.diff_scale}`;
+  if (!(await paintFigure(seq))) return;
   if (!firstHeatmapMarked) {
     firstHeatmapMarked = true;
     performance.mark("first-heatmap");
   }
   if (timing) performance.measure(timing, `${timing}-start`);
   document.body.dataset.state = "ready";
+}
+
+// The figure of the node on screen: the server's node figure, or the dojo verdict's (value, yours,
+// autograd, |yours − autograd|). False when a newer node or paint took over meanwhile.
+async function paintFigure(seq = nodeSeq) {
+  const paint = ++paintSeq;
+  const verdict = figureSource === "yours" ? verdictOnScreen() : null;
+  const doc = nodeDoc;
+  if (!verdict && (!doc || doc.name !== state.node)) return false;  // its node document is on its way
+  dom.placeholder?.remove();
+  dom.placeholder = null;
+  if (verdict) await figure.drawFigure(dom.figure, verdict.figure, `d${verdict.node}-yours`);
+  else await figure.drawFigure(dom.figure, doc.figure, `${doc.name}-${doc.run_id}`);
+  if (seq !== nodeSeq || paint !== paintSeq) return false;
+  await new Promise((resolve) => requestAnimationFrame(resolve));  // the frame that paints it
+  if (paint !== paintSeq) return false;
+  dom.figure.dataset.drawn = verdict ? `${run.run_id}/${verdict.node}/yours`
+    : `${doc.run_id}/${doc.name}/${doc.figure.layout.meta?.diff_scale ?? state.diff_scale}`;
+  return true;
+}
+
+function verdictOnScreen() {
+  if (!run || state.dojo !== "1") return null;
+  const verdict = dojo.resultFor(run.run_id, state.node)?.verdict;
+  return verdict?.figure ? verdict : null;
+}
+
+// "manual | your dh" above the figure, while the dojo has a verdict with a figure for this node.
+function showSourceToggle() {
+  const verdict = verdictOnScreen();
+  if (!verdict) figureSource = "manual";
+  dom.figureSource.hidden = !verdict;
+  dom.sourceYours.textContent = t("source_yours", { name: `d${state.node}` });
+  for (const b of dom.sourceButtons) b.setAttribute("aria-pressed", String(b.dataset.source === figureSource));
+  // the verdict's figure has one |diff| scale (linear): the toggle applies to the manual figure only
+  for (const b of dom.scaleButtons) b.disabled = figureSource === "yours";
+  dom.figure.dataset.source = figureSource;
+}
+
+function showFigureSource(source) {
+  if (source === figureSource) return;
+  figureSource = source;
+  showSourceToggle();
+  plotlyReady.then(() => paintFigure()).catch(() => {});
+}
+
+// ---- the dojo: node panel, progress, whole cell ---------------------------------------------------
+
+function showSide() {
+  const on = state.dojo === "1";
+  document.body.dataset.dojo = state.dojo;
+  for (const b of dom.sideTabs) b.setAttribute("aria-selected", String(b.dataset.side === state.dojo));
+  dom.detail.hidden = on;
+  dom.dojo.hidden = !on;
+  dom.openCell.hidden = !on;
+  if (on && run && state.node) dojo.show(run, state.node);
+  const wasYours = figureSource === "yours";
+  showSourceToggle();
+  if (wasYours && figureSource !== "yours") paintFigure().catch(() => {});
+}
+
+const dojo = new dojoModule.Dojo(dom.dojo, {
+  onResult(runId, node, entry) {
+    if (run?.run_id !== runId || state.node !== node) return;
+    // a verdict: show the learner's gradient against autograd; an error: back to the manual figure
+    const next = entry.verdict?.figure ? "yours" : "manual";
+    const repaint = next === "yours" || figureSource === "yours";
+    figureSource = next;
+    showSourceToggle();
+    if (repaint) plotlyReady.then(() => paintFigure()).catch(() => {});
+  },
+  onSolved: () => drawProgress(),
+});
+
+const grader = new grade.CellGrader({
+  dialog: $("cell-dialog"), close: $("cell-close"), code: $("cell-code"), result: $("cell-result"),
+}, {
+  getRun: () => run,
+  onSolved: () => drawProgress(),
+});
+
+// ---- the Train view ------------------------------------------------------------------------------
+
+function showTrainForm() {
+  for (const f of S.TRAIN_FIELDS) dom.trainForm.elements[f.name].value = state[f.name];
+}
+
+function readTrainForm() {
+  for (const f of S.TRAIN_FIELDS) state[f.name] = dom.trainForm.elements[f.name].value.trim();
+  S.writeUrl(state);
+  return S.trainParams(state);
+}
+
+const trainView = new train.TrainView({
+  form: dom.trainForm,
+  start: $("train-start"),
+  stop: $("train-stop"),
+  section: $("train-status"),
+  bar: $("train-bar"),
+  barFill: $("train-bar-fill"),
+  numbers: $("train-numbers"),
+  pill: $("train-pill"),
+  result: $("train-result"),
+  charts: { loss: $("chart-loss"), audit: $("chart-audit"), ratio: $("chart-ratio"), saturation: $("chart-saturation") },
+}, {
+  readForm: readTrainForm,
+  plotly: () => {
+    openPlotlyGate();
+    return plotlyReady;
+  },
+  showError: (err) => reportError(err, dom.trainForm),
+  clearError: clearErrors,
+  busyChanged: (running) => { document.body.dataset.training = String(running); },
+  // "Open gradients of the trained network": the gradient view of the run config the stream returned
+  openGradients(rc) {
+    const next = { ...state, seed: String(rc.seed), batch_size: String(rc.batch_size), n_embd: String(rc.n_embd),
+      n_hidden: String(rc.n_hidden), train_steps: String(rc.train_steps) };
+    loadRun(next);  // first: with this request pending, showView starts no other
+    state.view = "grad";
+    showView();
+  },
+});
+
+function showView() {
+  const isTrain = state.view === "train";
+  document.body.dataset.view = state.view;
+  for (const b of dom.viewTabs) b.setAttribute("aria-pressed", String(b.dataset.view === state.view));
+  dom.views.grad.hidden = isTrain;
+  dom.views.train.hidden = !isTrain;
+  dom.form.hidden = isTrain;
+  dom.trainForm.hidden = !isTrain;
+  S.writeUrl(state);
+  clearErrors();
+  showSourceToggle();
+  if (isTrain) {
+    trainView.show();
+  } else if (!run && !pendingRun) {
+    loadRun(state);  // a page opened on the Train view loads its gradients only when they are wanted
+  }
 }
 
 // The rows above and below are the likeliest next stop (arrow keys): fetch them while idle.
@@ -248,7 +422,42 @@ dom.newBatch.addEventListener("click", () => {
   applyConfig("new-batch");
 });
 
-dom.bannerClose.addEventListener("click", () => banner.clearError(dom.banner, dom.bannerText, dom.form));
+dom.bannerClose.addEventListener("click", clearErrors);
+
+for (const tab of dom.viewTabs) {
+  tab.addEventListener("click", () => {
+    if (tab.dataset.view === state.view) return;
+    state.view = tab.dataset.view;
+    showView();
+  });
+}
+
+for (const tab of dom.sideTabs) {
+  tab.addEventListener("click", () => {
+    if (tab.dataset.side === state.dojo) return;
+    state.dojo = tab.dataset.side;
+    S.writeUrl(state);
+    showSide();
+  });
+}
+
+for (const button of dom.sourceButtons) button.addEventListener("click", () => showFigureSource(button.dataset.source));
+
+dom.openCell.addEventListener("click", () => grader.open());
+
+dom.trained.addEventListener("click", (event) => {
+  if (!event.target.closest("#at-init")) return;
+  dom.form.elements.train_steps.value = "0";  // back to the gradients at initialisation
+  applyConfig();
+});
+
+dom.trainForm.addEventListener("input", (event) => {
+  event.target.removeAttribute("aria-invalid");
+  event.target.closest(".field")?.classList.remove("invalid");
+});
+
+// Another tab solved a node: the belt here follows.
+window.addEventListener("storage", () => drawProgress());
 
 dom.tbody.addEventListener("click", (event) => {
   const row = event.target.closest("tr[data-node]");
@@ -281,7 +490,7 @@ for (const button of dom.langButtons) {
 }
 
 keyboard.installArrowKeys((step) => {
-  if (!order.length) return;
+  if (!order.length || state.view !== "grad" || grader.isOpen) return;
   const i = Math.max(0, order.indexOf(state.node));
   const j = Math.min(order.length - 1, Math.max(0, i + step));
   if (j !== i) userSelect(order[j]);
@@ -297,9 +506,13 @@ new ResizeObserver(() => {
 }).observe(dom.graphWrap);
 
 figure.followPanelSize(dom.figure);
+// the training charts too: a stream may start drawing them while the gradient view is on screen
+for (const id of ["chart-loss", "chart-audit", "chart-ratio", "chart-saturation"]) figure.followPanelSize($(id));
 
 // ---- start ---------------------------------------------------------------------------------------
 
 showConfig();
+showTrainForm();
 redrawAll();
-loadRun(state);
+showSide();
+showView();

@@ -1,6 +1,6 @@
 // The page's one state object and its URL form. Everything a viewer sees is a function of it, so
 // `?seed=…&batch_size=…&node=…` reproduces a teacher's exact view and a reload restores it.
-// To add a field (the Train view, the dojo), add one line to FIELDS.
+// To add a field, add one line to FIELDS.
 
 // kind "int" and "text" fields are sent to the server as typed; the server validates them and its
 // message is shown. "enum" fields that only the page uses fall back to their default when invalid.
@@ -13,13 +13,24 @@ export const FIELDS = [
   { name: "n_hidden", kind: "int", config: true, default: "64" },
   { name: "dtype", kind: "text", config: true, default: "float32" },
   { name: "variant", kind: "text", config: true, default: "chain" },
+  // 0: the gradients at initialisation; N: of the network after N SGD steps (the Train view's result)
+  { name: "train_steps", kind: "int", config: true, default: "0" },
   { name: "node", kind: "text", config: false, default: "" },  // "" = the first row of the table
   { name: "diff_scale", kind: "enum", config: false, default: "linear", allowed: ["linear", "log"] },
   { name: "lang", kind: "enum", config: false, default: "en", allowed: ["en", "de"] },
-  { name: "view", kind: "enum", config: false, default: "grad", allowed: ["grad"] },
+  { name: "view", kind: "enum", config: false, default: "grad", allowed: ["grad", "train"] },
+  { name: "dojo", kind: "enum", config: false, default: "0", allowed: ["0", "1"] },  // the node's side panel: detail or dojo
+  // The Train view's form. `param` is the query parameter of /api/train/stream (whose 422 names it in
+  // `field`); `view` keeps these out of the URL while another view is on screen.
+  { name: "t_steps", kind: "int", config: false, view: "train", param: "steps", default: "20000" },
+  { name: "t_n_hidden", kind: "int", config: false, view: "train", param: "n_hidden", default: "200" },
+  { name: "t_batch_size", kind: "int", config: false, view: "train", param: "batch_size", default: "32" },
+  { name: "t_seed", kind: "int", config: false, view: "train", param: "seed", default: "2147483647" },
+  { name: "t_audit_every", kind: "int", config: false, view: "train", param: "audit_every", default: "1000" },
 ];
 
 export const CONFIG_FIELDS = FIELDS.filter((f) => f.config).map((f) => f.name);
+export const TRAIN_FIELDS = FIELDS.filter((f) => f.view === "train");
 
 export function defaults() {
   return Object.fromEntries(FIELDS.map((f) => [f.name, f.default]));
@@ -39,10 +50,12 @@ export function fromQuery(search) {
 }
 
 // Every field is written, defaults included: a permalink must not change meaning if a default does.
+// (A view's own fields only while that view is shown: they mean nothing to the others.)
 export function toQuery(state) {
   const params = new URLSearchParams();
   for (const f of FIELDS) {
     if (f.name === "node" && !state.node) continue;
+    if (f.view && f.view !== state.view) continue;
     params.set(f.name, state[f.name]);
   }
   return params.toString();
@@ -61,4 +74,9 @@ export function runConfig(state) {
 
 export function sameConfig(a, b) {
   return CONFIG_FIELDS.every((name) => a[name] === b[name]);
+}
+
+// The query of /api/train/stream for the Train view's fields, as typed (the server validates them).
+export function trainParams(state) {
+  return Object.fromEntries(TRAIN_FIELDS.map((f) => [f.param, state[f.name]]));
 }

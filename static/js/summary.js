@@ -34,3 +34,17 @@ export function drawBatch(list, batch, t) {
   if (batch.length > BATCH_SHOWN) shown.push(el("li", { class: "more muted" }, t("batch_more", { n: batch.length - BATCH_SHOWN })));
   list.replaceChildren(...shown);
 }
+
+// A run of a trained network says so ("after 20,000 training steps"), with the way back to the
+// gradients at initialisation; at initialisation there is nothing to say.
+export function drawTrained(container, steps, t) {
+  const n = Number(steps) || 0;
+  container.hidden = n === 0;
+  if (!n) {
+    container.replaceChildren();
+    return;
+  }
+  container.replaceChildren(
+    el("span", { class: "trained-chip", dataset: { steps: String(n) } }, t("trained_after", { steps: n.toLocaleString(t("locale")) })),
+    el("button", { type: "button", class: "link", id: "at-init", title: t("at_init_title") }, t("at_init")));
+}

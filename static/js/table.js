@@ -14,8 +14,9 @@ export function statusBadge(status, t, extraClass = "") {
   }, t(`status_${status}`));
 }
 
-// The local check in one character, so the column stays narrow: = exact, ≈ approx, ≠ mismatch.
-const LOCAL_SYMBOL = { exact: "=", approx: "≈", mismatch: "≠", shape_mismatch: "⊘", missing: "–" };
+// The local check in one character, so the column stays narrow: = exact, ≈ approx, ≠ mismatch
+// (and, in a graded cell, ! for a step whose own lines failed when run alone).
+const LOCAL_SYMBOL = { exact: "=", approx: "≈", mismatch: "≠", shape_mismatch: "⊘", missing: "–", error: "!" };
 
 export function localBadge(status, t) {
   const text = t("local_title", { status: t(`status_${status}`) });
@@ -28,11 +29,16 @@ function check(ok, t, rounding = false) {
   return el("span", { class: cls, "aria-label": t(ok ? "yes" : "no") }, ok ? "✓" : "✗");
 }
 
-function row(node, t) {
+function solvedMark(t) {
+  return el("span", { class: "solved-mark", title: t("solved_title"), "aria-label": t("solved_title") }, "✓");
+}
+
+function row(node, t, solved) {
   const label = el("button", { type: "button", class: "node-link", dataset: { node: node.name } },
     el("code", {}, node.name),
-    node.fused ? el("span", { class: "tag tag-fused", title: t("fused_by", { block: node.fused }) }, "fused") : null);
-  return el("tr", { dataset: { node: node.name, status: node.status }, class: `kind-${node.kind}` },
+    node.fused ? el("span", { class: "tag tag-fused", title: t("fused_by", { block: node.fused }) }, "fused") : null,
+    solved.has(node.name) ? solvedMark(t) : null);
+  return el("tr", { dataset: { node: node.name, status: node.status }, class: `kind-${node.kind}${solved.has(node.name) ? " solved" : ""}` },
     el("th", { scope: "row" }, label),
     el("td", { class: "c" }, check(node.exact, t, node.approx)),
     el("td", { class: "c" }, check(node.approx, t)),
@@ -42,8 +48,20 @@ function row(node, t) {
     el("td", { class: "c" }, localBadge(node.local_status, t)));
 }
 
-export function drawTable(tbody, nodes, t) {
-  tbody.replaceChildren(...nodes.map((node) => row(node, t)));
+// `solved`: the nodes the learner has solved in the dojo (a small ✓ after the name).
+export function drawTable(tbody, nodes, t, solved = new Set()) {
+  tbody.replaceChildren(...nodes.map((node) => row(node, t, solved)));
+}
+
+// Progress changes without rebuilding the table (the selection and scroll position stay).
+export function markSolved(tbody, solved, t) {
+  for (const tr of tbody.querySelectorAll("tr[data-node]")) {
+    const mark = tr.querySelector(".solved-mark");
+    const is = solved.has(tr.dataset.node);
+    tr.classList.toggle("solved", is);
+    if (is && !mark) tr.querySelector(".node-link")?.append(solvedMark(t));
+    if (!is && mark) mark.remove();
+  }
 }
 
 export function drawTableMessage(tbody, text) {

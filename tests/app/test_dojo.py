@@ -43,7 +43,8 @@ def test_alias_node_and_german_figure(client: TestClient, default_run_doc: dict)
     r = client.post(f"/api/runs/{default_run_doc['run_id']}/check",
                     json={"node": "a", "code": "da = dlogits @ W2.T", "lang": "de"})
     assert r.json()["node"] == "h" and r.json()["status"] == "exact"
-    assert r.json()["figure"]["data"][1]["name"] == "dh (deiner)"
+    assert r.json()["figure"]["data"][1]["name"] == "dh (deins)"
+    assert r.json()["figure"]["data"][3]["name"] == "|deins − autograd|"
 
 
 @pytest.mark.parametrize(("code", "kind", "line"), [
@@ -72,7 +73,8 @@ def test_source_over_4kb_is_refused(client: TestClient, default_run_doc: dict) -
 
 def test_unknown_node_and_run(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
     r = client.post(f"/api/runs/{default_run_doc['run_id']}/check", json={"node": "loss", "code": "1"})
-    assert r.status_code == 404 and len(r.json()["allowed"]) == 26
+    assert r.status_code == 422 and r.json()["field"] == "node" and "bnvar_inv" in r.json()["allowed"]
+    assert "must be one of" in r.json()["message"]
     assert client.post("/api/runs/nope/check", json={"node": "h", "code": "1"}).status_code == 404
 
 

@@ -12,28 +12,15 @@ import json
 import os
 import re
 import statistics
-import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.e2e.support import VIEWPORT, BrowserPage
+from tests.e2e.support import TIMEOUT_MS, VIEWPORT, BrowserPage, api_run, query_of, wait_for_figure
 
 pytestmark = pytest.mark.e2e
-
-TIMEOUT_MS = 20_000  # generous: a cold page parses 4.8 MB of plotly.js, on a shared 2-core machine
-
-
-def wait_for_figure(page: Page, node: str | None = None, scale: str = "linear", run_part: str = "") -> None:
-    selector = "#figure[data-drawn]"
-    if node is not None:
-        selector = f"#figure[data-drawn$='/{node}/{scale}']"
-    if run_part:
-        selector += f"[data-drawn*='{run_part}']"
-    page.wait_for_selector(selector, timeout=TIMEOUT_MS)
 
 
 def open_page(bp: BrowserPage, query: str = "") -> Page:
@@ -60,22 +47,9 @@ def run_id(page: Page) -> str:
     return str(page.get_attribute("body", "data-run-id"))
 
 
-def api_run(base_url: str, body: dict[str, Any]) -> dict[str, Any]:
-    """The server's own answer for a config, fetched without the browser, to compare the page against."""
-    request = urllib.request.Request(f"{base_url}/api/runs", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        doc: dict[str, Any] = json.load(response)
-        return doc
-
-
 def apply_field(page: Page, field: str, value: str) -> None:
     page.fill(f"#ctl-{field}", value)
     page.press(f"#ctl-{field}", "Enter")
-
-
-def query_of(page: Page) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
 
 
 def test_page_loads_without_console_errors_or_offsite_requests(browser_page: BrowserPage) -> None:

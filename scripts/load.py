@@ -1,0 +1,266 @@
+"""Bounded load test on loopback (`make load`): the real server, a fixed number of requests, then it stops.
+
+Starts `python -m app --workers N` (N = cores) and drives it with 16 concurrent keep-alive clients
+through 5 000 requests: run creation (2 000 distinct seeds, so the caches fill and evict), node
+fetches, dojo checks (right and wrong answers), while one training stream runs the whole time.
+Then a second phase measures small runs while batch-4096 runs are computed on the same server.
+
+Prints requests/s, p50/p99 latency, errors, and the workers' RSS: after warm-up, at the end, peak.
+
+    python scripts/load.py [--clients 16] [--requests 5000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench_http import Conn, pct, server  # scripts/ is on sys.path when this file runs
+
+NODES = ["logprobs", "probs", "counts", "logits", "h", "W2", "hpreact", "bnraw", "bndiff", "hprebn", "emb", "C"]
+ANSWERS = {  # (node, code): a right answer and a typical wrong one per node
+    "h": ["dh = dlogits @ W2.T", "dh = -dlogits @ W2.T"],
+    "W2": ["dW2 = h.T @ dlogits", "dW2 = 2 * (h.T @ dlogits)"],
+    "bnmeani": ["dbnmeani = (-dbndiff).sum(0, keepdim=True)", "dbnmeani = (-dbndiff).sum(0)"],
+    "b1": ["db1 = dhprebn.sum(0)", "db1 = dhprebn.sum(1)"],
+}
+
+
+def workers_of(pid: int) -> list[int]:
+    """uvicorn's worker processes (spawned children), not multiprocessing's helper processes."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmd:
+                found.append(int(entry.name))
+    return found
+
+
+def memory_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def server_pid(port: int) -> int:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"app" in cmd and str(port).encode() in cmd and b"--workers" in cmd:
+                return int(entry.name)
+    raise LookupError("server process not found")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.by_kind: dict[str, list[float]] = {}
+        self.errors: list[str] = []
+
+    async def call(self, conn: Conn, kind: str, method: str, path: str, body: bytes = b"") -> bytes:
+        t = time.perf_counter()
+        try:
+            status, payload = await conn.request(method, path, body)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            self.errors.append(f"{kind}: {type(exc).__name__}")
+            return b""
+        elapsed = time.perf_counter() - t
+        self.times.append(elapsed)
+        self.by_kind.setdefault(kind, []).append(elapsed)
+        if status != 200:
+            self.errors.append(f"{kind}: HTTP {status} {payload[:120]!r}")
+        return payload
+
+
+async def train_stream(port: int, stop: asyncio.Event, out: dict[str, Any]) -> None:
+    """One training stream for the whole main phase (the request is the job)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /api/train/stream?steps=200000&audit_every=5000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    events = 0
+    while not stop.is_set():
+        try:
+            line = await asyncio.wait_for(reader.readline(), timeout=0.5)
+        except TimeoutError:
+            continue
+        if not line:
+            break
+        if line.startswith(b"event: "):
+            events += 1
+    writer.close()
+    out["train_events_received"] = events
+
+
+async def main_phase(port: int, clients: int, total: int, rec: Recorder) -> float:
+    rng = random.Random(1234)
+    run_ids: list[str] = []
+    plan = []
+    for i in range(total):
+        r = rng.random()
+        if r < 0.40 or not plan:
+            plan.append(("run", rng.randrange(2000)))
+        elif r < 0.75:
+            plan.append(("node", i))
+        else:
+            plan.append(("dojo", i))
+    queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+    for item in plan:
+        queue.put_nowait(item)
+
+    async def client() -> None:
+        conn = Conn(port)
+        while not queue.empty():
+            kind, n = queue.get_nowait()
+            if kind == "run" or not run_ids:
+                body = json.dumps({"seed": n, "variant": "fused" if n % 3 == 0 else "chain"}).encode()
+                payload = await rec.call(conn, "POST /api/runs", "POST", "/api/runs", body)
+                if payload:
+                    run_ids.append(json.loads(payload)["run_id"])
+            elif kind == "node":
+                run_id = run_ids[n % len(run_ids)]
+                await rec.call(conn, "GET node", "GET", f"/api/runs/{run_id}/nodes/{NODES[n % len(NODES)]}?arrays=false")
+            else:
+                run_id = run_ids[n % len(run_ids)]
+                node = list(ANSWERS)[n % len(ANSWERS)]
+                code = ANSWERS[node][n % 2]
+                body = json.dumps({"node": node, "code": code}).encode()
+                await rec.call(conn, "POST check", "POST", f"/api/runs/{run_id}/check", body)
+        conn.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - start
+
+
+async def starvation_phase(port: int, seconds: float) -> dict[str, Any]:
+    """Small runs (fresh seeds) from 4 clients, alone and then while batch-4096 runs are computed."""
+
+    failures = 0
+
+    async def small_clients(duration: float, seed0: int) -> list[float]:
+        times: list[float] = []
+        deadline = time.perf_counter() + duration
+
+        async def one(k: int) -> None:
+            nonlocal failures
+            conn = Conn(port)
+            i = 0
+            while time.perf_counter() < deadline:
+                t = time.perf_counter()
+                status, _ = await conn.request("POST", "/api/runs", json.dumps({"seed": seed0 + k * 100_000 + i}).encode())
+                times.append(time.perf_counter() - t)
+                failures += status != 200
+                i += 1
+            conn.close()
+
+        await asyncio.gather(*(one(k) for k in range(4)))
+        return times
+
+    alone = await small_clients(seconds, 50_000_000)
+    heavy_done = 0
+    heavy_stop = False
+
+    async def heavy() -> None:
+        nonlocal heavy_done
+        conn = Conn(port)
+        seed = 70_000_000
+        while not heavy_stop:
+            status, _ = await conn.request("POST", "/api/runs", json.dumps({"seed": seed, "batch_size": 4096,
+                                                                             "n_hidden": 1024}).encode())
+            heavy_done += status == 200
+            seed += 1
+        conn.close()
+
+    task = asyncio.create_task(heavy())
+    await asyncio.sleep(0.5)  # the first big run is in flight
+    loaded = await small_clients(seconds, 60_000_000)
+    heavy_stop = True
+    await task
+    return {"small_alone_p50_ms": round(pct(alone, 0.5) * 1e3, 2), "small_alone_p99_ms": round(pct(alone, 0.99) * 1e3, 2),
+            "small_with_heavy_p50_ms": round(pct(loaded, 0.5) * 1e3, 2),
+            "small_with_heavy_p99_ms": round(pct(loaded, 0.99) * 1e3, 2),
+            "heavy_runs_completed": heavy_done, "small_runs_measured": len(alone) + len(loaded),
+            "small_runs_failed": failures}
+
+
+async def run(port: int, clients: int, total: int) -> dict[str, Any]:
+    pid = server_pid(port)
+    workers = workers_of(pid)
+    rec = Recorder()
+    warm = Recorder()
+    # warm-up: every worker has served runs, nodes and checks (first-use costs paid)
+    await main_phase(port, clients, 400, warm)
+    rss_warm = sum(memory_kb(w, "VmRSS") for w in workers)
+    stop = asyncio.Event()
+    stream_info: dict[str, Any] = {}
+    stream = asyncio.create_task(train_stream(port, stop, stream_info))
+    peak_sampled = rss_warm
+    sampling = True
+
+    async def sample() -> None:
+        nonlocal peak_sampled
+        while sampling:
+            peak_sampled = max(peak_sampled, sum(memory_kb(w, "VmRSS") for w in workers))
+            await asyncio.sleep(0.25)
+
+    sampler = asyncio.create_task(sample())
+    seconds = await main_phase(port, clients, total, rec)
+    stop.set()
+    await stream
+    sampling = False
+    await sampler
+    rss_end = sum(memory_kb(w, "VmRSS") for w in workers)
+    hwm = sum(memory_kb(w, "VmHWM") for w in workers)
+    starvation = await starvation_phase(port, 6.0)
+    return {
+        "workers": len(workers), "clients": clients, "requests": len(rec.times) + len(rec.errors),
+        "seconds": round(seconds, 2), "requests_per_s": round(total / seconds, 1),
+        "p50_ms": round(pct(rec.times, 0.5) * 1e3, 2), "p99_ms": round(pct(rec.times, 0.99) * 1e3, 2),
+        "by_kind_p99_ms": {k: round(pct(v, 0.99) * 1e3, 2) for k, v in rec.by_kind.items()},
+        "errors": len(rec.errors), "error_samples": rec.errors[:5], **stream_info,
+        "rss_after_warmup_mb": round(rss_warm / 1024, 1), "rss_end_mb": round(rss_end / 1024, 1),
+        "rss_growth_mb": round((rss_end - rss_warm) / 1024, 1), "rss_peak_sampled_mb": round(peak_sampled / 1024, 1),
+        "rss_peak_hwm_mb": round(hwm / 1024, 1), **starvation,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with server(args.workers) as port:
+        results = asyncio.run(asyncio.wait_for(run(port, args.clients, args.requests), timeout=600))
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print(f"load: {results['requests']} requests, {args.clients} clients, {results['workers']} workers (loopback)")
+        for key, value in results.items():
+            print(f"  {key:26s} {value}")
+        print("  targets: 0 errors, p99 <= 250 ms, RSS growth <= 100 MB")
+    ok = results["errors"] == 0 and results["p99_ms"] <= 250 and results["rss_growth_mb"] <= 100
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

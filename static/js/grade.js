@@ -1,0 +1,179 @@
+// Whole-cell mode, for a class: the learner pastes their exercise-1 cell (dlogprobs down to dC), the
+// server runs it with forward values only and judges every d<name> it defines, end to end and step by
+// step. This dialog shows the 26 rows, where the cell stopped if it did, and marks lines in the code.
+// The cell is kept in localStorage (per variant) like the node drafts.
+
+const v = new URL(import.meta.url).search;
+const { el } = await import(`./dom.js${v}`);
+const fmt = await import(`./format.js${v}`);
+const api = await import(`./api.js${v}`);
+const store = await import(`./store.js${v}`);
+const progress = await import(`./progress.js${v}`);
+const { statusBadge, localBadge } = await import(`./table.js${v}`);
+const { Editor } = await import(`./editor.js${v}`);
+
+function lineRange(lines) {
+  if (!lines.length) return "—";
+  const sorted = [...lines].sort((a, b) => a - b);
+  const contiguous = sorted.every((n, i) => i === 0 || n === sorted[i - 1] + 1);
+  return contiguous && sorted.length > 1 ? `${sorted[0]}–${sorted.at(-1)}` : sorted.join(", ");
+}
+
+export class CellGrader {
+  // parts: {dialog, close, code, result, title}; hooks: getRun() → the run on screen, onSolved(names)
+  constructor(parts, hooks) {
+    this.parts = parts;
+    this.hooks = hooks;
+    this.t = (key) => key;
+    this.variant = null;
+    this.last = null;  // {code, doc} | {code, error}
+    this.seq = 0;
+    this.editor = new Editor({
+      id: "cell-code-text", label: "", maxLines: 0,
+      onSubmit: () => this.submit(),
+      onInput: (text) => this.save(text),
+    });
+    this.gradeButton = el("button", { type: "button", class: "btn btn-primary", id: "cell-grade" });
+    this.keys = el("span", { class: "kbd-hint muted" });
+    this.status = el("div", { class: "cell-status", id: "cell-status", "aria-live": "polite" });
+    this.gradeButton.addEventListener("click", () => this.submit());
+    parts.code.replaceChildren(this.editor.root, el("div", { class: "dojo-actions" }, this.gradeButton, this.keys), this.status);
+    parts.close.addEventListener("click", () => parts.dialog.close());
+    // a click on the dimmed backdrop (the dialog element itself, outside its content) closes it too
+    parts.dialog.addEventListener("click", (event) => { if (event.target === parts.dialog) parts.dialog.close(); });
+    parts.result.addEventListener("click", (event) => {
+      const row = event.target.closest("tr[data-lines]");
+      if (!row) return;
+      if (!row.dataset.lines) {
+        row.classList.toggle("open");
+        return;
+      }
+      // the row unfolds its whole diagnosis, and its lines light up in the code
+      for (const other of parts.result.querySelectorAll("tr.open")) if (other !== row) other.classList.remove("open");
+      row.classList.add("open");
+      const lines = row.dataset.lines.split(",").map(Number);
+      this.editor.mark(lines, "focus");
+      this.editor.goTo(lines[0]);
+    });
+  }
+
+  get isOpen() {
+    return this.parts.dialog.open;
+  }
+
+  open() {
+    const run = this.hooks.getRun();
+    if (!run) return;
+    if (this.variant !== run.config.variant) {
+      this.variant = run.config.variant;
+      this.editor.value = store.read(store.cellKey(this.variant), "");
+      this.last = null;
+    }
+    this.draw();
+    this.parts.dialog.showModal();
+    this.editor.focus();
+  }
+
+  relabel(t) {
+    this.t = t;
+    this.editor.textarea.setAttribute("aria-label", t("cell_editor_label"));
+    this.editor.textarea.placeholder = t("cell_placeholder");
+    this.gradeButton.textContent = t("cell_grade");
+    this.keys.textContent = t("cell_keys");
+    this.draw();
+  }
+
+  save(text) {
+    if (this.variant) store.write(store.cellKey(this.variant), text);
+  }
+
+  async submit() {
+    const run = this.hooks.getRun();
+    const code = this.editor.value;
+    if (!run || !code.trim()) {
+      this.editor.focus();
+      return;
+    }
+    const seq = ++this.seq;
+    this.gradeButton.disabled = true;
+    this.parts.dialog.dataset.grading = "true";
+    this.status.replaceChildren(el("span", { class: "muted" }, this.t("cell_grading")));
+    let last;
+    try {
+      last = { code, doc: await api.gradeCell(run.run_id, code) };
+    } catch (err) {
+      last = { code, error: err };
+    }
+    if (seq !== this.seq) return;
+    this.gradeButton.disabled = false;
+    delete this.parts.dialog.dataset.grading;
+    this.last = last;
+    this.editor.clearMarks();  // the marks belonged to the last result
+    if (last.doc) {
+      // solved = passed end to end, or passed locally (the dojo's own test: this step fed the true
+      // upstream gradient), so one wrong line early in the cell does not hide the right ones below it
+      const verdicts = last.doc.nodes.map((row) => ({ name: row.name, status: progress.passed(row.status) ? row.status : row.local_status }));
+      const fresh = progress.recordSolved(run.config.variant, verdicts);
+      if (fresh.length) this.hooks.onSolved(fresh);
+    }
+    this.draw();
+  }
+
+  draw() {
+    const t = this.t;
+    const last = this.last;
+    this.parts.dialog.dataset.result = last ? (last.error ? "error" : "graded") : "none";
+    if (!last) {
+      this.status.replaceChildren();
+      this.parts.result.replaceChildren(el("p", { class: "cell-empty muted" }, t("cell_empty")));
+      return;
+    }
+    if (last.error) {
+      const err = last.error;
+      const text = err.status === 0 ? t("network_error") : err.message;
+      this.status.replaceChildren(this.errorBox(err.code === "code_error" ? t(`code_kind_${err.kind}`) : t("dojo_failed"), text));
+      if (err.line) this.editor.mark([err.line], "error", text);
+      return;
+    }
+    const doc = last.doc;
+    const totals = doc.totals;
+    this.status.replaceChildren(...(doc.error ? [this.errorBox(t(`code_kind_${doc.error.kind}`), doc.error.text, t("cell_stopped"))] : []));
+    if (doc.error?.line) this.editor.mark([doc.error.line], "error", doc.error.text);
+    const counts = ["exact", "approx", "mismatch", "shape_mismatch", "missing"].filter((s) => totals[s])
+      .map((s) => el("span", { class: `badge badge-${s}`, title: t(`status_${s}_title`) }, `${totals[s]} ${t(`status_${s}`)}`));
+    this.parts.result.replaceChildren(
+      el("div", { class: "cell-totals" },
+        el("span", { class: `cell-passed ${totals.passed === totals.total ? "all" : ""}`.trim(), id: "cell-passed",
+          dataset: { passed: totals.passed, total: totals.total } }, t("cell_passed", { n: totals.passed, total: totals.total })),
+        el("span", { class: "muted", title: t("col_local_title") }, t("cell_local_passed", { n: totals.local_passed, total: totals.total })),
+        ...counts),
+      el("div", { class: "cell-table-wrap" }, el("table", { class: "cmp cell-table", id: "cell-table" },
+        el("thead", {}, el("tr", {},
+          [["col_node", "w-node"], ["col_status", "w-status"], ["col_local", "c w-local"], ["col_maxdiff", "r w-maxdiff"],
+            ["cell_col_diagnosis", "w-diagnosis"], ["cell_col_lines", "r w-lines"]].map(([key, cls]) =>
+            el("th", { scope: "col", class: cls }, t(key))))),
+        el("tbody", {}, doc.nodes.map((row) => this.row(row))))),
+      doc.output.length ? [el("h3", { class: "subhead" }, t("dojo_printed")), el("pre", { class: "dojo-output" }, doc.output.join("\n"))] : null,
+      doc.notes.map((text) => el("p", { class: "note" }, text)));
+  }
+
+  row(row) {
+    const t = this.t;
+    const diagnosis = row.local_error?.text ?? row.diagnosis[0] ?? "";
+    return el("tr", { dataset: { node: row.name, status: row.status, lines: row.lines.join(",") }, class: row.lines.length ? "has-lines" : null },
+      el("th", { scope: "row" }, el("code", {}, row.name)),
+      el("td", {}, statusBadge(row.status, t)),
+      el("td", { class: "c" }, localBadge(row.local_status, t)),
+      el("td", { class: "r num" }, fmt.diff(row.maxdiff)),
+      el("td", { class: "cell-diagnosis", title: row.diagnosis.join("\n") || null },
+        el("span", { class: "first" }, diagnosis), row.diagnosis.slice(1).map((text) => el("span", { class: "more" }, text))),
+      el("td", { class: "r num" }, lineRange(row.lines)));
+  }
+
+  errorBox(kind, text, lead = null) {
+    return el("div", { class: "verdict verdict-error", role: "alert", id: "cell-error" },
+      el("div", { class: "verdict-head" }, el("span", { class: "badge badge-mismatch badge-verdict" }, kind),
+        lead ? el("span", { class: "muted" }, lead) : null),
+      el("p", { class: "dojo-error-text" }, text));
+  }
+}

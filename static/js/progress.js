@@ -1,0 +1,82 @@
+// The learner's progress over the 26 gradients, per backward variant: which nodes they have solved
+// (exact or approx, in the dojo or in a whole cell), shown as a ninja belt and "12/26".
+
+const v = new URL(import.meta.url).search;
+const { el, svg } = await import(`./dom.js${v}`);
+const store = await import(`./store.js${v}`);
+
+// The belt earned at each count: white at the start, black when all 26 are solved.
+export const BELTS = [
+  { name: "white", at: 0 },
+  { name: "yellow", at: 4 },
+  { name: "orange", at: 8 },
+  { name: "green", at: 12 },
+  { name: "blue", at: 16 },
+  { name: "brown", at: 20 },
+  { name: "black", at: 26 },
+];
+
+const PASSED = new Set(["exact", "approx"]);
+
+export function passed(status) {
+  return PASSED.has(status);
+}
+
+export function beltFor(count) {
+  let belt = BELTS[0];
+  for (const b of BELTS) if (count >= b.at) belt = b;
+  return belt;
+}
+
+export function nextBelt(count) {
+  return BELTS.find((b) => b.at > count) ?? null;
+}
+
+// {node: {status, at}}: the best verdict so far (an exact is not downgraded by a later approx).
+export function loadSolved(variant) {
+  const solved = store.read(store.solvedKey(variant), {});
+  return solved && typeof solved === "object" && !Array.isArray(solved) ? solved : {};
+}
+
+// Records passed verdicts [{name, status}]; returns the names solved for the first time.
+export function recordSolved(variant, verdicts) {
+  const solved = loadSolved(variant);
+  const fresh = [];
+  for (const { name, status } of verdicts) {
+    if (!passed(status)) continue;
+    if (!solved[name]) fresh.push(name);
+    if (solved[name]?.status !== "exact") solved[name] = { status, at: new Date().toISOString() };
+  }
+  store.write(store.solvedKey(variant), solved);
+  return fresh;
+}
+
+export function solvedNames(solved, names) {
+  return names.filter((name) => solved[name]);
+}
+
+// A tied belt: the band, the knot and its two ends, in the belt's colour (CSS sets it by class).
+function beltIcon(name) {
+  return svg("svg", { class: `belt-icon belt-${name}`, viewBox: "0 0 30 17", width: "30", height: "17", "aria-hidden": "true" },
+    svg("rect", { x: "0.5", y: "3.5", width: "29", height: "5", rx: "1.5" }),
+    svg("path", { d: "M13.5 8 L10 16 L13 16 L15 10.5 Z" }),
+    svg("path", { d: "M16.5 8 L20 16 L17 16 L15 10.5 Z" }),
+    svg("rect", { x: "12", y: "1.5", width: "6", height: "9", rx: "1.5" }));
+}
+
+export function drawBelt(container, count, total, t) {
+  const belt = beltFor(count);
+  const next = nextBelt(count);
+  const title = next
+    ? t("belt_title_next", { belt: t(`belt_${belt.name}`), n: count, total, more: next.at - count, next: t(`belt_${next.name}`) })
+    : t("belt_title_done", { belt: t(`belt_${belt.name}`), n: count, total });
+  container.title = title;
+  container.dataset.solved = String(count);
+  container.dataset.belt = belt.name;
+  container.setAttribute("role", "img");
+  container.setAttribute("aria-label", title);
+  container.replaceChildren(
+    beltIcon(belt.name),
+    el("span", { class: "belt-count num", "aria-hidden": "true" }, `${count}/${total}`),
+    el("span", { class: "belt-name", "aria-hidden": "true" }, t(`belt_${belt.name}`)));
+}
