@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 import ninja_core
 from ninja_core.config import Config
+from ninja_core.data import DataError
 from ninja_core.perf import tune_allocator
 
 from . import errors, openapi
@@ -43,7 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tune_allocator()
         app.state.train_slots = TrainSlots(settings.max_train_streams)
         app.state.dojo_pool = DojoPool(settings.dojo_workers, settings.dojo_queue)
-        app.state.registry = RunRegistry(settings)
+        try:
+            app.state.registry = RunRegistry(settings)
+        except DataError as exc:  # `uvicorn app.main:app` with a bad NINJA_DATA_PATH: say what, in one line
+            log.error("the word list cannot be used: %s (set NINJA_DATA_PATH)", exc)
+            raise SystemExit(2) from None
         # Warm-up: the first check in a process pays one-off costs (torch's deterministic-mode
         # switch imports ~850 modules, ~1-2 s); pay them here, not in a learner's first request.
         await app.state.registry.get(Config())

@@ -19,6 +19,8 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ninja_core.data import DataError, load_dataset
+
 from .settings import get_settings
 
 
@@ -48,10 +50,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=settings.port, help=f"(default {settings.port}; env PORT)")
     parser.add_argument("--workers", type=int, default=settings.workers,
                         help=f"worker processes (default {settings.workers}; env NINJA_WORKERS)")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="event loop (default uvloop; TCP_NODELAY is set on accepted sockets with either)")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
+    try:  # fail fast, in one line, before any worker starts (and not with a traceback per worker)
+        load_dataset(settings.data_path)
+    except DataError as exc:
+        print(f"python -m app: error: the word list cannot be used: {exc} (set NINJA_DATA_PATH)", file=sys.stderr)
+        return 2
     uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers,
-                http="app.server:NoDelayHttpToolsProtocol", loop="uvloop", log_level=args.log_level,
+                http="app.server:NoDelayHttpToolsProtocol", loop=args.loop, log_level=args.log_level,
                 timeout_graceful_shutdown=5)
     return 0
 

@@ -38,10 +38,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(workers: int, extra_env: dict[str, str] | None = None) -> Iterator[int]:
+def server(workers: int, extra_env: dict[str, str] | None = None, command: list[str] | None = None) -> Iterator[int]:
     port = free_port()
     env = {**os.environ, **(extra_env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "app", "--port", str(port), "--workers", str(workers),
+    argv = command or ["-m", "app"]
+    proc = subprocess.Popen([sys.executable, *argv, "--port", str(port), "--workers", str(workers),
                              "--log-level", "warning"], cwd=ROOT, env=env)
     try:
         for _ in range(300):
@@ -206,6 +207,18 @@ async def concurrent_runs_same(port: int, clients: int, total: int) -> dict[str,
             "p50_ms": round(pct(times, 0.5) * 1e3, 2), "p99_ms": round(pct(times, 0.99) * 1e3, 2)}
 
 
+def keepalive_stall(workers: int) -> dict[str, float]:
+    """DESIGN.md's +48 ms: keep-alive POST p50 with several workers on the asyncio loop, plain uvicorn
+    (no TCP_NODELAY on accepted sockets) vs `python -m app` (sets it)."""
+    out = {}
+    for label, command in (("plain_uvicorn_asyncio_p50_ms", ["-m", "uvicorn", "app.main:app", "--loop", "asyncio"]),
+                           ("python_m_app_asyncio_p50_ms", ["-m", "app", "--loop", "asyncio"])):
+        with server(workers, command=command) as port:
+            times = asyncio.run(sequential(port, "POST", ["/api/runs"] * 200, [b"{}"] * 200))
+            out[label] = round(statistics.median(times[20:]) * 1e3, 2)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
@@ -214,6 +227,7 @@ def main() -> None:
     args = parser.parse_args()
     with server(args.workers) as port:
         results = {"workers": args.workers, **asyncio.run(measure(port, args.requests))}
+    results["keepalive_with_workers"] = keepalive_stall(args.workers)
     if args.json:
         print(json.dumps(results))
         return

@@ -1,0 +1,145 @@
+"""Faults: bad data at start, a client that leaves mid-request, a worker killed mid-request, a
+corrupt model file. Each ends in a clear message and a server that keeps serving."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .test_server import ROOT, serve
+
+
+def test_missing_data_file_is_a_clear_one_line_error() -> None:
+    env = {**os.environ, "NINJA_DATA_PATH": "/no/such/words.txt"}
+    proc = subprocess.run([sys.executable, "-m", "app", "--port", "1"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("python -m app: error: the word list cannot be used: /no/such/words.txt: "
+                                   "no such file (set NINJA_DATA_PATH)")
+
+
+def test_bad_data_file_names_the_line(tmp_path: Path) -> None:
+    words = tmp_path / "words.txt"
+    words.write_text("anna\nbob\nst.ella\n")
+    env = {**os.environ, "NINJA_DATA_PATH": str(words)}
+    proc = subprocess.run([sys.executable, "-m", "app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "line 3" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_client_leaving_mid_request_does_not_hurt_the_server() -> None:
+    with serve() as base:
+        host, port = base.removeprefix("http://").split(":")
+        body = b'{"batch_size": 4096, "n_hidden": 1024, "seed": 99}'
+        with socket.create_connection((host, int(port))) as s:
+            s.sendall(b"POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            time.sleep(0.05)  # the large run is being computed; the client hangs up
+        with socket.create_connection((host, int(port))) as s:  # half a body, then gone
+            s.sendall(b"POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        with httpx.Client(base_url=base, timeout=60) as c:
+            assert c.get("/healthz").status_code == 200
+            assert c.post("/api/runs", json={"seed": 5}).status_code == 200
+            # the abandoned large run was finished and cached: asking again is fast and answers
+            assert c.post("/api/runs", json={"batch_size": 4096, "n_hidden": 1024, "seed": 99}).status_code == 200
+
+
+def _worker_pids(server_pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmd = (entry / "cmdline").read_bytes()
+            except (OSError, ValueError):
+                continue
+            if parent == server_pid and b"spawn_main" in cmd:
+                found.append(int(entry.name))
+    return found
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def _server_pid(port: str) -> int:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"app" in cmd and port.encode() in cmd and b"--workers" in cmd:
+                return int(entry.name)
+    raise LookupError("no server process")
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_request_is_replaced_and_serving_goes_on() -> None:
+    with serve("--workers", "2") as base:
+        pid = _server_pid(base.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 30
+        while len(_worker_pids(pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        before = _worker_pids(pid)
+        assert len(before) == 2
+        with httpx.Client(base_url=base, timeout=60) as c:
+            # a large run is in flight; kill -9 the worker computing it (the one burning CPU), no clean shutdown
+            outcome: list[object] = []
+
+            def large_run() -> None:
+                try:
+                    outcome.append(httpx.post(f"{base}/api/runs", json={"batch_size": 4096, "n_hidden": 1024,
+                                                                         "seed": 7}, timeout=60).status_code)
+                except httpx.TransportError as exc:
+                    outcome.append(exc)
+
+            caller = threading.Thread(target=large_run)
+            caller.start()
+            time.sleep(0.1)
+            first = {w: _cpu_ticks(w) for w in before}
+            time.sleep(0.15)
+            busy = max(before, key=lambda w: _cpu_ticks(w) - first[w])
+            os.kill(busy, signal.SIGKILL)
+            caller.join(timeout=60)
+            # its client sees the connection drop (nothing else is possible for a dead process); no hang
+            assert len(outcome) == 1 and isinstance(outcome[0], httpx.TransportError), outcome
+            # the other worker keeps answering; the supervisor starts a replacement
+            ok = 0
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and ok < 20:
+                try:
+                    r = c.post("/api/runs", json={"seed": 1000 + ok})
+                    ok += r.status_code == 200
+                except httpx.TransportError:
+                    time.sleep(0.1)  # a connection to the dead worker: retry on a fresh one
+            assert ok == 20
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                now = _worker_pids(pid)
+                if len(now) == 2 and busy not in now:
+                    break
+                time.sleep(0.2)
+            assert len(_worker_pids(pid)) == 2 and busy not in _worker_pids(pid)
+
+
+def test_a_corrupt_model_file_is_a_clear_cli_error(tmp_path: Path) -> None:
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"PK\x03\x04 this is not a model, only its first bytes")
+    proc = subprocess.run([sys.executable, "-m", "ninja_core", "sample", "--model", str(bad)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert str(bad) in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
