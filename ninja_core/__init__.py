@@ -5,6 +5,7 @@
     run                                   # the cmp table (HTML in Jupyter)
     run.figure("hprebn")                  # value, manual, autograd, |diff| as a plotly Figure
     nc.check(nc.Config(variant="fused", dtype="float64"))
+    nc.train(nc.TrainConfig(steps=20_000)).samples   # SGD with the manual backward only
 """
 
 from .compare import Comparison, compare
@@ -13,6 +14,7 @@ from .data import DataError, Dataset, load_dataset, read_words
 from .gradcheck import finite_differences
 from .run import NodeResult, Run, check
 from .tape import ALIASES, FUSED_BLOCKS, MLP_TAPE, PARAMS, backward_order, resolve
+from .train import TrainConfig, TrainResult, iter_training, load_model, train
 
 __version__ = "0.1.0"
 
@@ -28,12 +30,17 @@ __all__ = [
     "Dataset",
     "NodeResult",
     "Run",
+    "TrainConfig",
+    "TrainResult",
     "__version__",
     "backward_order",
     "check",
     "compare",
     "finite_differences",
+    "iter_training",
     "load_dataset",
+    "load_model",
     "read_words",
     "resolve",
+    "train",
 ]

@@ -225,11 +225,22 @@ def branch_findings(node: str, yours: torch.Tensor, run: Run) -> list[str]:
     return []
 
 
-def positive(comparison: Comparison, dtype: torch.dtype) -> list[str]:
+# allclose passes anything within 1e-8 of a gradient that is ~0 (b1's is zero in exact arithmetic:
+# batchnorm subtracts the mean, so b1 cancels). Beyond this relative error, "approx" proves little.
+SUSPICIOUS_RELERR = 1e-3
+
+
+def positive(comparison: Comparison, dtype: torch.dtype, expected: torch.Tensor) -> list[str]:
     if comparison.exact:
         return ["exact: bit for bit what autograd computed"]
     precision = str(dtype).replace("torch.", "")
-    return [f"rounding only: maxdiff {comparison.maxdiff:.1g}, {precision} order of operations"]
+    notes = [f"rounding only: maxdiff {comparison.maxdiff:.1g}, {precision} order of operations"]
+    if comparison.relerr is not None and comparison.relerr > SUSPICIOUS_RELERR:
+        largest = float(expected.abs().max()) if expected.numel() else 0.0
+        notes = [f"approx only because this gradient is tiny (largest |entry| {largest:.1g}), so any small "
+                 f"numbers pass allclose; the relative error is {comparison.relerr:.2g}: check the formula "
+                 "(it may be right: a gradient that is zero in exact arithmetic is only rounding noise)"]
+    return notes
 
 
 def diagnose(node: str, yours: Any, run: Run, comparison: Comparison) -> list[str]:
@@ -243,7 +254,7 @@ def diagnose(node: str, yours: Any, run: Run, comparison: Comparison) -> list[st
         notes.append(f"yours is {str(yours.dtype).replace('torch.', '')}, autograd's "
                      f"{str(expected.dtype).replace('torch.', '')} (compared after converting yours)")
     if comparison.status in ("exact", "approx"):
-        return positive(comparison, expected.dtype) + notes
+        return positive(comparison, expected.dtype, expected) + notes
     y = yours.detach().to(expected.dtype)
     finite = torch.isfinite(y)
     if not bool(finite.all()):

@@ -89,3 +89,14 @@ def test_transposed_square_gradient(dataset: Dataset) -> None:
     run = check(Config(n_hidden=dataset.vocab.size), dataset)  # W2 is square: the shape cannot tell
     status, text = diagnosis(run, "W2", "dW2 = (h.T @ dlogits).T")
     assert status == "mismatch" and "transposed: yours.T matches" in text
+
+
+def test_a_tiny_gradient_that_only_passes_by_allclose_is_flagged(default_run) -> None:  # type: ignore[no-untyped-def]
+    from ninja_core.dojo import check_node
+
+    # db1 is zero in exact arithmetic (batchnorm cancels b1): a sign-flipped answer passes allclose
+    verdict = check_node(default_run, "b1", "db1 = -dhprebn.sum(0)", figure=False)
+    assert verdict.status == "approx"
+    assert any("tiny" in d and "relative error" in d for d in verdict.diagnosis)
+    right = check_node(default_run, "h", "dh = dlogits @ W2.T", figure=False)
+    assert not any("tiny" in d for d in right.diagnosis)
