@@ -140,3 +140,17 @@ def autograd_grads(values: Values, tape: tuple[Step, ...] = MLP_TAPE) -> Grads:
         if grad is not None:
             grads[name] = grad
     return grads
+
+
+def both_passes(params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor,
+                variant: str = "chain") -> tuple[Values, Grads, Grads]:
+    """Forward with autograd, loss.backward(), then the manual backward on the same values:
+    (detached values, autograd's gradients, manual gradients). `params` get requires_grad."""
+    for p in params.values():
+        p.requires_grad_(True)
+    with deterministic():
+        values = forward(params, Xb, Yb)
+        values["loss"].backward()
+    reference = autograd_grads(values)
+    detached: Values = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in values.items()}
+    return detached, reference, manual_backward(detached, variant)

@@ -37,8 +37,9 @@ def print_json(obj: Any) -> None:
     print(json.dumps(jsonable(obj), allow_nan=False))
 
 
-def bounded_int(field: str) -> Callable[[str], int]:
-    lo, hi = LIMITS[field]
+def bounded_int(field: str, limits: dict[str, tuple[int, int]] = LIMITS) -> Callable[[str], int]:
+    """An argparse type: an integer within `limits[field]` (the engine's Config ranges by default)."""
+    lo, hi = limits[field]
 
     def parse(text: str) -> int:
         try:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .backward import forward
+from .backward import both_passes, forward
 from .tape import PARAMS
 
 if TYPE_CHECKING:
@@ -64,18 +64,9 @@ def _sample_entries(name: str, shape: tuple[int, ...], Xb: torch.Tensor, k: int,
 
 def finite_differences(run: Run, entries: int = 6) -> dict[str, FiniteDifference]:
     """Check every parameter of `run` at `entries` sampled entries, in float64."""
-    from .backward import autograd_grads, deterministic, manual_backward
-
     params = {p: run.values[p].detach().double().clone() for p in PARAMS}
     Xb, Yb = run.values["Xb"], run.values["Yb"]
-    for p in params.values():
-        p.requires_grad_(True)
-    with deterministic():
-        values = forward(params, Xb, Yb)
-        values["loss"].backward()
-    reference = autograd_grads(values)
-    detached = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in values.items()}
-    manual = manual_backward(detached, run.config.variant)
+    _, reference, manual = both_passes(params, Xb, Yb, run.config.variant)
 
     def loss_at(name: str, index: tuple[int, ...], delta: float) -> float:
         p = params[name]

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .backward import Grads, autograd_grads, deterministic, forward, local_backward, manual_backward
+from .backward import Grads, both_passes, local_backward
 from .compare import Comparison, compare
 from .config import Config
 from .data import Dataset, load_dataset
@@ -188,14 +188,7 @@ def check(config: Config | None = None, data: Dataset | str | Path | None = None
         initial = {k: v.detach().to(device=initial[k].device, dtype=initial[k].dtype).clone()
                    for k, v in params.items()}
     Xb, Yb = sample_batch(cfg, dataset, g)
-    for p in initial.values():
-        p.requires_grad_(True)
-    with deterministic():
-        values = forward(initial, Xb, Yb)
-        values["loss"].backward()
-    reference = autograd_grads(values)
-    detached: Values = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in values.items()}
-    manual = manual_backward(detached, cfg.variant)
+    detached, reference, manual = both_passes(initial, Xb, Yb, cfg.variant)
     local = local_backward(detached, reference, cfg.variant, manual)
     run = Run(cfg, dataset, detached, reference, manual, local)
     run.nodes = judge(detached, manual, reference, local, cfg.variant)

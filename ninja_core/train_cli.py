@@ -23,18 +23,9 @@ CLI_LIMITS = {"bench_steps": (1, 1_000_000), "rounds": (1, 100), "n": (1, 1000)}
 
 def train_int(field: str, limits: dict[str, tuple[int, int]] = TRAIN_LIMITS) -> Callable[[str], int]:
     """bounded_int for the training fields (cli.bounded_int knows the engine's Config fields)."""
-    lo, hi = limits[field]
+    from .cli import bounded_int  # imported here: cli imports this module to register its commands
 
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer in {lo}..{hi}, got {text!r}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be in {lo}..{hi}, got {value}")
-        return value
-
-    return parse
+    return bounded_int(field, limits)
 
 
 def _add_network_arguments(p: argparse.ArgumentParser) -> None:

@@ -88,7 +88,7 @@ export class TrainCharts {
         hovertemplate: `${t("chart_loss_hover")}<extra></extra>`,
       }], withEmpty(baseLayout(t, steps, axis(t("chart_log10_loss")), { ...decay }), waiting), CONFIG),
       P.react(this.divs.audit, params({ mode: "lines+markers", marker: { size: 4 }, hovertemplate: "%{y:.2e}" }),
-        withEmpty(baseLayout(t, steps, axis(t("chart_rel_diff"), { type: "log", tickformat: ".0e" }),
+        withEmpty(baseLayout(t, steps, axis(t("chart_rel_diff"), { type: "log", tickformat: ".0e", dtick: 1 }),
           { showlegend: true, legend: paramLegend, margin: { l: 52, r: 10, t: 26, b: 34 } }), auditOff ? t("chart_audit_off") : waiting), CONFIG),
       P.react(this.divs.ratio, params({ hovertemplate: "%{y:.2f}" }),
         withEmpty(baseLayout(t, steps, axis(t("chart_log10_ratio")), {
