@@ -62,6 +62,8 @@ class TrainingProcess:
 
     def __init__(self, cfg: TrainConfig, data_path: str | Path) -> None:
         ctx = _mp_context()
+        self._stop_lock = threading.Lock()
+        self._stopped = False
         self._reader, writer = ctx.Pipe(duplex=False)
         config = {k: v for k, v in cfg.to_dict().items() if k != "data"}
         self._process = ctx.Process(target=_run, args=(config, str(data_path), writer), daemon=True,
@@ -81,10 +83,17 @@ class TrainingProcess:
             pass
 
     def stop(self) -> None:
-        if self._process.is_alive():
-            self._process.terminate()
-        self._process.join(timeout=5)
-        if self._process.is_alive():
-            self._process.kill()
+        """Terminate the run (if it still runs) and release its resources; safe to call twice, from
+        two threads (the stream's end and the reader's end both call it)."""
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            if self._process.is_alive():
+                self._process.terminate()
             self._process.join(timeout=5)
-        self._reader.close()
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(timeout=5)
+            self._process.close()  # its pipes and sentinel now, not whenever the garbage collector runs
+            self._reader.close()
