@@ -161,7 +161,9 @@ async def measure(port: int, requests: int) -> dict[str, Any]:
     run_id = json.loads(body)["run_id"]
     conn.close()
     nodes = ["h", "hprebn", "logits", "emb", "C", "W1"]
-    for label, query in (("node_full_p50_ms", ""), ("node_figure_only_p50_ms", "?arrays=false")):
+    for label, query in (("node_full_p50_ms", ""), ("node_figure_only_p50_ms", "?arrays=false"),
+                         ("node_arrays_b64_p50_ms", "?figure=false"),
+                         ("node_arrays_list_p50_ms", "?figure=false&encoding=list")):
         paths = [f"/api/runs/{run_id}/nodes/{nodes[i % len(nodes)]}{query}" for i in range(300)]
         t = await sequential(port, "GET", paths, [b""] * len(paths))
         out[label] = round(statistics.median(t) * 1e3, 2)

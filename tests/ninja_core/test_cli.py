@@ -46,3 +46,14 @@ def test_bad_arguments_exit_2_with_one_line(argv: list[str]) -> None:
     assert len(lines) == 1, proc.stderr
     assert "error" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_a_reader_that_goes_away_is_no_traceback() -> None:
+    """`python -m ninja_core check | head -1`: the pipe closes before the table is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "ninja_core", "check", "--no-gradcheck"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the process has written anything
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipe" not in err
