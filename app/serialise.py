@@ -12,7 +12,7 @@ from typing import Any, Literal
 import orjson
 from fastapi import Response
 
-from ninja_core.display import Matrix, encode, matrix, stats
+from ninja_core.display import Matrix, encode, node_view
 from ninja_core.figures import DiffScale, Lang, node_figure
 from ninja_core.run import NodeResult, Run
 from ninja_core.tape import MLP_TAPE, PARAMS, graph_edges
@@ -84,32 +84,23 @@ def node_detail(run_id: str, run: Run, name: str, requested_as: str | None, max_
                 diff_scale: DiffScale, with_arrays: bool, with_figure: bool, lang: Lang = "en") -> dict[str, Any]:
     node = run.nodes[name]
     value, manual, reference = run.tensors(name)
-    absdiff = None
-    if manual is not None and reference is not None and manual.shape == reference.shape:
-        absdiff = (manual.to(reference.dtype) - reference).abs()
-    value_m = matrix(value, max_cells)
-    arrays: dict[str, Any] = {"value": None, "manual": None, "autograd": None, "diff": None}
-    if with_arrays:
-        arrays = {
-            "value": _array(value_m, encoding),
-            "manual": _array(matrix(manual, max_cells) if manual is not None else None, encoding),
-            "autograd": _array(matrix(reference, max_cells) if reference is not None else None, encoding),
-            "diff": _array(matrix(absdiff, max_cells, mode="max") if absdiff is not None else None, encoding),
-        }
+    view = node_view(value, manual, reference, max_cells)
+    arrays = {key: _array(getattr(view, key), encoding) if with_arrays else None
+              for key in ("value", "manual", "autograd", "diff")}
     return {
         "run_id": run_id,
         "name": name,
         "requested_as": requested_as,
         "kind": node.kind,
         "shape": list(value.shape),
-        "display_shape": list(value_m.data.shape),
-        "downsampled": value_m.downsampled,
-        "how": value_m.how,
-        "block": list(value_m.block),
+        "display_shape": list(view.value.data.shape),
+        "downsampled": view.value.downsampled,
+        "how": view.value.how,
+        "block": list(view.value.block),
         "encoding": encoding,
         **arrays,
-        "stats": {"value": stats(value), "manual": stats(manual), "autograd": stats(reference), "diff": stats(absdiff)},
+        "stats": view.stats,
         "summary": node_summary(node),
-        "figure": node_figure(name, value, manual, reference, max_cells=max_cells, diff_scale=diff_scale, lang=lang)
-        if with_figure else None,
+        "figure": node_figure(name, value, manual, reference, max_cells=max_cells, diff_scale=diff_scale, lang=lang,
+                              view=view) if with_figure else None,
     }

@@ -113,3 +113,29 @@ def stats(t: torch.Tensor | None) -> dict[str, Any] | None:
         "std": f.std().item() if f.numel() > 1 else 0.0, "norm": torch.linalg.vector_norm(f).item(),
         "numel": x.numel(), "nonfinite": n_nonfinite,
     }
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """What a viewer needs of one node: the four display matrices and statistics of the full tensors."""
+
+    value: Matrix
+    manual: Matrix | None
+    autograd: Matrix | None
+    diff: Matrix | None  # |manual - autograd|, block maximum when reduced; None when not comparable
+    stats: dict[str, dict[str, Any] | None]  # value, manual, autograd, diff: on the full tensors
+
+
+def node_view(value: torch.Tensor, manual: torch.Tensor | None, reference: torch.Tensor | None,
+              max_cells: int = DEFAULT_MAX_CELLS, with_stats: bool = True) -> NodeView:
+    absdiff = None
+    if manual is not None and reference is not None and manual.shape == reference.shape:
+        absdiff = (manual.to(reference.dtype) - reference).abs()
+    return NodeView(
+        value=matrix(value, max_cells),
+        manual=matrix(manual, max_cells) if manual is not None else None,
+        autograd=matrix(reference, max_cells) if reference is not None else None,
+        diff=matrix(absdiff, max_cells, mode="max") if absdiff is not None else None,
+        stats={"value": stats(value), "manual": stats(manual), "autograd": stats(reference), "diff": stats(absdiff)}
+        if with_stats else {},
+    )
