@@ -114,7 +114,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Timeout)
     async def timeout(_: Request, exc: Timeout) -> Response:
-        return error_response(503, "timeout", str(exc), headers={"Retry-After": "5"})
+        # a limit, so a 4xx like the others: ask again later (the run goes on and is cached)
+        return error_response(429, "still_computing", str(exc), headers={"Retry-After": "5"})
 
     @app.exception_handler(DataError)
     async def data_error(_: Request, exc: DataError) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from ninja_core.perf import tune_allocator
 
 from . import errors, openapi
 from .middleware import BodyLimit, SecurityHeaders
-from .registry import RunRegistry
+from .registry import Busy, RunRegistry, Timeout
 from .routes import api_router
 from .routes.dojo import DojoPool
 from .routes.page import ROOT, plotly_asset, static_version
@@ -51,7 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise SystemExit(2) from None
         # Warm-up: the first check in a process pays one-off costs (torch's deterministic-mode
         # switch imports ~850 modules, ~1-2 s); pay them here, not in a learner's first request.
-        await app.state.registry.get(Config())
+        with contextlib.suppress(Timeout, Busy):  # best effort: a tight timeout must not stop the server
+            await app.state.registry.get(Config())
         await asyncio.to_thread(plotly_asset().bodies)  # gzip plotly.js once now, not for the first visitor
         log.info("data %s (%s), %d torch thread(s)", app.state.registry.dataset.path,
                  app.state.registry.fingerprint, settings.torch_threads)

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     dojo_queue: int = Field(16, ge=0, description="checks that may wait for a dojo thread before new ones get 429")
     max_train_streams: int = Field(2, ge=1, le=64, description="concurrent training streams per process (429 beyond)")
     max_cells_limit: int = Field(262_144, ge=1, description="largest max_cells a node request may ask for")
-    request_timeout_s: float = Field(30.0, gt=0, description="a run that takes longer is abandoned with 503")
+    request_timeout_s: float = Field(30.0, gt=0, description="a slower run: 429 + Retry-After; it finishes in the background")
 
 
 @lru_cache(maxsize=1)

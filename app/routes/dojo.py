@@ -29,7 +29,6 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "unknown or malformed run id"},
     413: {"model": ErrorBody, "description": "the request body is over the server's limit"},
     422: {"model": ErrorBody, "description": "malformed body, or a node that is not one of the 26"},
-    503: {"model": ErrorBody, "description": "computing the run took longer than the server's timeout"},
     429: {"model": ErrorBody, "description": "too many checks in progress (see Retry-After)"},
 }
 

@@ -25,8 +25,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
           404: {"model": ErrorBody, "description": "unknown or malformed run id, or unknown node"},
           422: {"model": ErrorBody, "description": "a field is out of range or of the wrong type"},
           413: {"model": ErrorBody, "description": "the request body is over the server's limit"},
-          429: {"model": ErrorBody, "description": "too many large runs in progress (see Retry-After)"},
-          503: {"model": ErrorBody, "description": "the run took longer than the server's timeout (see Retry-After)"}}
+          429: {"model": ErrorBody, "description": "too many large runs in progress, or the run is still being "
+                                                   "computed after the server's timeout (see Retry-After)"}}
 RunId = Annotated[str, Path(max_length=120, description="from POST /api/runs; encodes the whole config",
                             examples=["r1-f32-chain-s2147483647-b32-e10-h64-k3-t0-d5b1f3c2a"])]
 

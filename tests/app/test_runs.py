@@ -140,3 +140,23 @@ def test_unknown_path_is_json_404(client: TestClient) -> None:
 def test_method_not_allowed_is_json(client: TestClient) -> None:
     r = client.delete("/api/runs")
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+
+
+def test_a_run_slower_than_the_timeout_is_429_and_then_ready() -> None:
+    from app.main import create_app
+    from app.settings import Settings
+
+    settings = Settings(request_timeout_s=0.05, heavy_cells=1)  # every run is "heavy", and very impatient
+    with TestClient(create_app(settings)) as c:
+        body = {"seed": 4242, "batch_size": 2048, "n_hidden": 512}
+        r = c.post("/api/runs", json=body)
+        assert r.status_code == 429 and r.headers["retry-after"] == "5"
+        assert r.json()["error"] == "still_computing" and "background" in r.json()["message"]
+        for _ in range(100):  # it goes on and lands in the cache
+            r = c.post("/api/runs", json=body)
+            if r.status_code == 200:
+                break
+            import time
+
+            time.sleep(0.1)
+        assert r.status_code == 200 and len(r.json()["nodes"]) == 26
