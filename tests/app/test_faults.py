@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .test_server import ROOT, serve
+from .support import ROOT, cpu_seconds, serve, server_pid, worker_pids
 
 
 def test_missing_data_file_is_a_clear_one_line_error() -> None:
@@ -52,48 +52,14 @@ def test_a_client_leaving_mid_request_does_not_hurt_the_server() -> None:
             assert c.post("/api/runs", json={"batch_size": 4096, "n_hidden": 1024, "seed": 99}).status_code == 200
 
 
-def _worker_pids(server_pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                cmd = (entry / "cmdline").read_bytes()
-            except (OSError, ValueError):
-                continue
-            if parent == server_pid and b"spawn_main" in cmd:
-                found.append(int(entry.name))
-    return found
-
-
-def _cpu_ticks(pid: int) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])
-
-
-def _server_pid(port: str) -> int:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"app" in cmd and port.encode() in cmd and b"--workers" in cmd:
-                return int(entry.name)
-    raise LookupError("no server process")
-
-
 @pytest.mark.slow
 def test_a_worker_killed_mid_request_is_replaced_and_serving_goes_on() -> None:
     with serve("--workers", "2") as base:
-        pid = _server_pid(base.rsplit(":", 1)[1])
+        pid = server_pid(base)
         deadline = time.monotonic() + 30
-        while len(_worker_pids(pid)) < 2 and time.monotonic() < deadline:
+        while len(worker_pids(pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
-        before = _worker_pids(pid)
+        before = worker_pids(pid)
         assert len(before) == 2
         with httpx.Client(base_url=base, timeout=60) as c:
             # a large run is in flight; kill -9 the worker computing it (the one burning CPU), no clean shutdown
@@ -109,9 +75,9 @@ def test_a_worker_killed_mid_request_is_replaced_and_serving_goes_on() -> None:
             caller = threading.Thread(target=large_run)
             caller.start()
             time.sleep(0.1)
-            first = {w: _cpu_ticks(w) for w in before}
+            first = {w: cpu_seconds(w) for w in before}
             time.sleep(0.15)
-            busy = max(before, key=lambda w: _cpu_ticks(w) - first[w])
+            busy = max(before, key=lambda w: cpu_seconds(w) - first[w])
             os.kill(busy, signal.SIGKILL)
             caller.join(timeout=60)
             # its client sees the connection drop (nothing else is possible for a dead process); no hang
@@ -128,11 +94,11 @@ def test_a_worker_killed_mid_request_is_replaced_and_serving_goes_on() -> None:
             assert ok == 20
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
-                now = _worker_pids(pid)
+                now = worker_pids(pid)
                 if len(now) == 2 and busy not in now:
                     break
                 time.sleep(0.2)
-            assert len(_worker_pids(pid)) == 2 and busy not in _worker_pids(pid)
+            assert len(worker_pids(pid)) == 2 and busy not in worker_pids(pid)
 
 
 def test_a_corrupt_model_file_is_a_clear_cli_error(tmp_path: Path) -> None:

@@ -4,56 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
 
 from app.server import NoDelayHttpToolsProtocol, set_nodelay
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serve(*extra: str) -> Iterator[str]:
-    port = free_port()
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - a file, not a pipe: a pipe nobody reads can fill and block the server
-    proc = subprocess.Popen([sys.executable, "-m", "app", "--port", str(port), "--log-level", "warning", *extra],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"server exited: {log.read().decode(errors='replace')[-2000:]}")
-        else:
-            raise RuntimeError("server did not answer /healthz within 60 s")
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+from .support import serve
 
 
 def _fingerprint_of_all_numbers(base: str, body: dict) -> tuple[str, list[str]]:  # type: ignore[type-arg]

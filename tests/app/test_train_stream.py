@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from .test_server import serve
+from .support import cpu_seconds, serve, server_pid
 
 
 def read_events(lines: Iterator[str]) -> Iterator[tuple[str, dict]]:  # type: ignore[type-arg]
@@ -73,72 +72,28 @@ def test_bad_parameters_are_422(client: TestClient, params: dict, field: str) ->
     assert r.status_code == 422 and r.json()["field"] == field
 
 
-def _descendants(pid: int) -> list[int]:
-    """The server and every process under it (the training runs in a child process)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError):
-                continue
-    found, frontier = [pid], [pid]
-    while frontier:
-        frontier = [child for child, parent in parents.items() if parent in frontier]
-        found += frontier
-    return found
-
-
-def _cpu_seconds(pid: int) -> float:
-    """CPU time of a process tree; processes that ended meanwhile are counted by their parents' cutime."""
-    total = 0.0
-    for p in _descendants(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def _server_pid(base: str) -> int:
-    port = base.rsplit(":", 1)[1]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"app" in cmd and port.encode() in cmd:
-                return int(entry.name)
-    raise LookupError("server process not found")
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU time from /proc")
-def test_closing_the_stream_stops_the_work_and_frees_the_slot() -> None:
-    os.environ["NINJA_MAX_TRAIN_STREAMS"] = "1"
-    try:
-        with serve() as base:
-            pid = _server_pid(base)
-            with httpx.Client(base_url=base, timeout=30) as c:
-                with c.stream("GET", "/api/train/stream", params={"steps": 200_000}) as r:
-                    # keep the iterator alive: a discarded line iterator closes the connection
-                    lines = r.iter_lines()
-                    while not next(lines).startswith("event: progress"):
-                        pass
-                    # a second stream beyond the limit of 1 is refused with Retry-After
-                    busy = c.get("/api/train/stream", params={"steps": 10})
-                    assert busy.status_code == 429 and busy.headers["retry-after"]
-                    assert "training" in busy.json()["message"]
-                # the client is gone: within a few seconds the server stops burning CPU
-                time.sleep(1.5)
-                before = _cpu_seconds(pid)
-                time.sleep(2.0)
-                burned = _cpu_seconds(pid) - before
-                assert burned < 0.5, f"server used {burned:.2f} s of CPU in 2 s after the client left"
-                # and the slot is free again
-                with c.stream("GET", "/api/train/stream", params={"steps": 100, "n_hidden": 16}) as again:
-                    assert again.status_code == 200
-                    assert any(line.startswith("event: done") for line in again.iter_lines())
-    finally:
-        del os.environ["NINJA_MAX_TRAIN_STREAMS"]
+def test_closing_the_stream_stops_the_work_and_frees_the_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NINJA_MAX_TRAIN_STREAMS", "1")  # the server process inherits it
+    with serve() as base:
+        pid = server_pid(base)
+        with httpx.Client(base_url=base, timeout=30) as c:
+            with c.stream("GET", "/api/train/stream", params={"steps": 200_000}) as r:
+                # keep the iterator alive: a discarded line iterator closes the connection
+                lines = r.iter_lines()
+                while not next(lines).startswith("event: progress"):
+                    pass
+                # a second stream beyond the limit of 1 is refused with Retry-After
+                busy = c.get("/api/train/stream", params={"steps": 10})
+                assert busy.status_code == 429 and busy.headers["retry-after"]
+                assert "training" in busy.json()["message"]
+            # the client is gone: within a few seconds the server stops burning CPU
+            time.sleep(1.5)
+            before = cpu_seconds(pid, tree=True)
+            time.sleep(2.0)
+            burned = cpu_seconds(pid, tree=True) - before
+            assert burned < 0.5, f"server used {burned:.2f} s of CPU in 2 s after the client left"
+            # and the slot is free again
+            with c.stream("GET", "/api/train/stream", params={"steps": 100, "n_hidden": 16}) as again:
+                assert again.status_code == 200
+                assert any(line.startswith("event: done") for line in again.iter_lines())
