@@ -106,7 +106,11 @@ class RunRegistry:
         return config_from_run_id(run_id, self.fingerprint)
 
     def is_heavy(self, cfg: Config) -> bool:
-        return cfg.batch_size * cfg.n_hidden > self.heavy_cells or cfg.train_steps > 0
+        return self.large_tensors(cfg) or cfg.train_steps > 0
+
+    def large_tensors(self, cfg: Config) -> bool:
+        """Tensors big enough that reducing them for display belongs off the event loop too."""
+        return cfg.batch_size * cfg.n_hidden > self.heavy_cells
 
     def cached(self, run_id: str) -> Run | None:
         with self._lock:

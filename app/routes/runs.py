@@ -76,7 +76,7 @@ async def get_node(
         raise NotFound(f"unknown node {name[:40]!r}; valid names: {', '.join(valid)}; aliases: {aliases}", allowed=valid)
     requested_as = name if resolved != name else None
     args = (run_id, run, resolved, requested_as, max_cells, encoding, diff_scale, arrays, figure, lang)
-    if run.config.batch_size * run.config.n_hidden <= registry.heavy_cells:
+    if not registry.large_tensors(run.config):
         doc = node_detail(*args)  # small: ~1 ms, cheaper than a thread hop
     else:  # a large tensor: reduce it off the event loop
         doc = await asyncio.to_thread(node_detail, *args)
