@@ -70,6 +70,8 @@ class NodeSummary(BaseModel):
     formula: str = Field(description="the backward formula for d<name> in this variant")
     notes: list[str] = Field(description="where the computed form differs from the formula's text, and why")
     fused: str | None = Field(description="the fused block that produced this gradient, if any")
+    skipped_by: str | None = Field(None, description="in the fused variant: the fused block whose one-step "
+                                                     "formula skips over this node (its gradient is still shown)")
     status: Status = Field(description="manual backward end to end vs autograd")
     local_status: Status = Field(description="this node's step alone, fed autograd's upstream gradient")
     exact: bool
@@ -85,6 +87,7 @@ class GraphNode(BaseModel):
     name: str
     kind: Literal["param", "data", "intermediate", "loss"]
     status: Status | None = None
+    skipped_by: str | None = None
 
 
 class Graph(BaseModel):

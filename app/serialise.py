@@ -39,6 +39,7 @@ def node_summary(node: NodeResult) -> dict[str, Any]:
         "name": node.name, "kind": node.kind, "shape": list(node.shape),
         "manual_shape": list(e.manual_shape) if e.manual_shape is not None else None,
         "forward": node.forward, "formula": node.formula, "notes": list(node.notes), "fused": node.fused,
+        "skipped_by": node.skipped_by,
         "status": e.status, "local_status": node.local.status, "exact": e.exact, "approx": e.approx,
         "maxdiff": finite(e.maxdiff), "relerr": finite(e.relerr), "local_maxdiff": finite(node.local.maxdiff),
         "nonfinite": (e.maxdiff is not None and not math.isfinite(e.maxdiff)), "message": e.message,
@@ -47,10 +48,11 @@ def node_summary(node: NodeResult) -> dict[str, Any]:
 
 def run_document(run_id: str, run: Run) -> dict[str, Any]:
     statuses = {name: node.status for name, node in run.nodes.items()}
+    skipped = {name: node.skipped_by for name, node in run.nodes.items()}
     graph_nodes = [{"name": p, "kind": "param", "status": statuses.get(p)} for p in PARAMS]
     graph_nodes += [{"name": "Xb", "kind": "data", "status": None}, {"name": "Yb", "kind": "data", "status": None}]
-    graph_nodes += [{"name": s.out, "kind": "loss" if s.out == "loss" else "intermediate", "status": statuses.get(s.out)}
-                    for s in MLP_TAPE]
+    graph_nodes += [{"name": s.out, "kind": "loss" if s.out == "loss" else "intermediate", "status": statuses.get(s.out),
+                     "skipped_by": skipped.get(s.out)} for s in MLP_TAPE]
     cfg = run.config.to_dict()
     cfg.pop("device", None)
     loss = run.loss

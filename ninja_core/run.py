@@ -42,6 +42,7 @@ class NodeResult:
     formula: str  # the backward formula that computes d<name> in this variant
     notes: tuple[str, ...]  # where the computed form differs from the formula's text
     fused: str | None  # the fused block that produced this gradient, if any
+    skipped_by: str | None  # in `fused`: the block whose one-step formula skips over this node, if any
     end_to_end: Comparison  # the manual backward pass against autograd
     local: Comparison  # this node's step alone, fed autograd's upstream gradient
 
@@ -60,7 +61,7 @@ class NodeResult:
             "manual_shape": list(e.manual_shape) if e.manual_shape is not None else None,
             "status": e.status, "local_status": self.local.status,
             "exact": e.exact, "approx": e.approx, "maxdiff": e.maxdiff, "relerr": e.relerr,
-            "local_maxdiff": self.local.maxdiff,
+            "local_maxdiff": self.local.maxdiff, "skipped_by": self.skipped_by,
         }
 
 
@@ -147,6 +148,7 @@ def judge(values: Values, manual: Grads, reference: Grads, local: Grads, variant
     """Compare every one of the 26 gradients, end to end and locally, in cmp-table order."""
     steps = producers()
     fused_by = {b.wrt: b.name for b in FUSED_BLOCKS} if variant == "fused" else {}
+    skipped_by = {inner: b.name for b in FUSED_BLOCKS for inner in b.inner} if variant == "fused" else {}
     results: dict[str, NodeResult] = {}
     for name in backward_order():
         is_param = name in PARAMS
@@ -161,6 +163,7 @@ def judge(values: Values, manual: Grads, reference: Grads, local: Grads, variant
             formula=node_formula(name, variant),
             notes=tuple(node_notes(name, variant)),
             fused=fused_by.get(name),
+            skipped_by=skipped_by.get(name),
             end_to_end=end_to_end,
             local=end_to_end if reused else compare(local.get(name), reference.get(name)),
         )
