@@ -20,5 +20,12 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def client_of(request: Request) -> str:
+    """Who pays for expensive requests: the client's address (behind a proxy that uvicorn trusts --
+    FORWARDED_ALLOW_IPS -- the address from X-Forwarded-For, which uvicorn puts in the scope)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 RegistryDep = Annotated[RunRegistry, Depends(_registry)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+ClientDep = Annotated[str, Depends(client_of)]

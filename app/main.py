@@ -18,13 +18,14 @@ from ninja_core.data import DataError
 from ninja_core.perf import tune_allocator
 
 from . import errors, openapi
+from .budget import Budget
 from .middleware import BodyLimit, SecurityHeaders
 from .registry import Busy, RunRegistry, Timeout
 from .routes import api_router
 from .routes.dojo import DojoPool
 from .routes.page import ROOT, plotly_asset, static_version
-from .routes.train import TrainSlots
-from .settings import Settings, get_settings
+from .routes.train import StreamFlags
+from .settings import Settings, SettingsError, get_settings, state_dir
 
 log = logging.getLogger("app")
 
@@ -37,16 +38,25 @@ config, so any server process answers for any run.
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    if settings is None:
+        try:
+            settings = get_settings()
+        except SettingsError as exc:  # `uvicorn app.main:app` with a bad NINJA_* variable: say what, in one line
+            log.error("invalid setting: %s", exc)
+            raise SystemExit(2) from None
+    resolved: Settings = settings  # the closure below sees the narrowed type
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings = resolved
         torch.set_num_threads(settings.torch_threads)
         tune_allocator()
-        app.state.train_slots = TrainSlots(settings.max_train_streams)
+        directory = state_dir(settings)
+        app.state.budget = Budget(settings, directory)
+        app.state.stream_flags = StreamFlags(directory / "streams")
         app.state.dojo_pool = DojoPool(settings.dojo_workers, settings.dojo_queue)
         try:
-            app.state.registry = RunRegistry(settings)
+            app.state.registry = RunRegistry(settings, budget=app.state.budget)
         except DataError as exc:  # `uvicorn app.main:app` with a bad NINJA_DATA_PATH: say what, in one line
             log.error("the word list cannot be used: %s (set NINJA_DATA_PATH)", exc)
             raise SystemExit(2) from None
@@ -55,8 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with contextlib.suppress(Timeout, Busy):  # best effort: a tight timeout must not stop the server
             await app.state.registry.get(Config())
         await asyncio.to_thread(plotly_asset().bodies)  # gzip plotly.js once now, not for the first visitor
-        log.info("data %s (%s), %d torch thread(s)", app.state.registry.dataset.path,
-                 app.state.registry.fingerprint, settings.torch_threads)
+        log.info("data %s (%s), %d torch thread(s), state %s, checkpoints %s", app.state.registry.dataset.path,
+                 app.state.registry.fingerprint, settings.torch_threads, directory, app.state.registry.store.root)
         yield
         app.state.registry.close()
         app.state.dojo_pool.close()
@@ -64,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Backprop Ninja", version=ninja_core.__version__, description=DESCRIPTION,
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
+    errors.FIELD_LIMITS["max_cells"] = (1, settings.max_cells_limit)
     app.state.static_version = static_version()
     errors.install(app)
     openapi.install(app, settings)

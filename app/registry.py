@@ -1,32 +1,52 @@
 """Runs by id: the id *is* the config (plus a fingerprint of the data), so any process can rebuild a
-run it has never seen. Recent runs live in a bounded LRU; heavy ones are computed in a small pool."""
+run it has never seen. Recent runs live in a bounded LRU per process; trained weights live in the
+checkpoint store that every process (and replica) sharing its directory reads, so a network is
+trained once per config for the whole deployment. Heavy work runs within the server's budget
+(app/budget.py): a training in a child process, a large run on a small thread pool.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import math
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from ninja_core.checkpoints import CheckpointStore, checkpoint_key
 from ninja_core.config import Config, ConfigError
-from ninja_core.data import Dataset, load_dataset
+from ninja_core.data import load_dataset
+from ninja_core.i18n import german, tr
 from ninja_core.run import Run, check
 
-from .settings import Settings
+from .budget import Budget, Busy, RateLimited, Ticket
+from .settings import Settings, state_dir
+from .trainer import CheckpointTraining
 
+__all__ = ["Busy", "RateLimited", "RunNotFound", "RunRegistry", "Timeout", "config_from_run_id", "data_fingerprint",
+           "parse_run_id", "run_id_for"]
+
+log = logging.getLogger("app")
 _DTYPE_CODE = {"float32": "f32", "float64": "f64"}
 _DTYPE_NAME = {v: k for k, v in _DTYPE_CODE.items()}
 RUN_ID = re.compile(
     r"r1-(?P<dtype>f32|f64)-(?P<variant>chain|fused)-s(?P<seed>\d{1,19})-b(?P<batch_size>\d{1,4})"
-    r"-e(?P<n_embd>\d{1,2})-h(?P<n_hidden>\d{1,4})-k(?P<block_size>\d)-t(?P<train_steps>\d{1,6})-d(?P<data>[0-9a-f]{8})"
+    r"-e(?P<n_embd>\d{1,2})-h(?P<n_hidden>\d{1,4})-k(?P<block_size>\d)-t(?P<train_steps>\d{1,6})"
+    r"(?:of(?P<schedule>\d{1,6}))?-d(?P<data>[0-9a-f]{8})"
 )
+# The fields of a config that change how a run is checked, not which weights training produces.
+CHECK_ONLY = ("dtype", "variant", "device")
+DEFAULT_STEPS_PER_S = 4000.0  # this machine's manual-backward training speed, until one training has been timed
 
 
 class RunNotFound(LookupError):
@@ -34,33 +54,64 @@ class RunNotFound(LookupError):
 
 
 class Timeout(RuntimeError):
-    """A run took longer than the server's request timeout."""
+    """The run is still being computed after the server's request timeout; ask again after `retry_after` s."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
-class Busy(RuntimeError):
-    """Too many heavy runs are queued already; try again shortly."""
+german({
+    "the network is being trained ({steps} steps); this takes about {s} s more. Ask again then: the weights are "
+    "kept, so it is trained only once": "das Netz wird trainiert ({steps} Schritte); das dauert noch etwa {s} s. "
+                                        "Frag dann wieder: die Gewichte bleiben gespeichert, es wird nur einmal trainiert",
+    "the run took longer than {t} s; it goes on in the background, so asking again later may find it ready":
+        "der Lauf dauerte länger als {t} s; er läuft im Hintergrund weiter, eine spätere Anfrage findet ihn "
+        "vielleicht fertig",
+    "training the network failed on the server; it has been logged":
+        "das Training des Netzes ist auf dem Server fehlgeschlagen; es wurde protokolliert",
+})
 
 
 def data_fingerprint(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
 
 
-def run_id_for(cfg: Config, fingerprint: str) -> str:
+def canonical_schedule(cfg: Config, schedule: int) -> int:
+    """0 when the training ran its whole schedule (the usual case) or did not run, else the schedule's
+    length (a training stopped early)."""
+    return 0 if cfg.train_steps == 0 or schedule in (0, cfg.train_steps) else schedule
+
+
+def run_id_for(cfg: Config, fingerprint: str, schedule: int = 0) -> str:
+    schedule = canonical_schedule(cfg, schedule)
+    of = f"of{schedule}" if schedule else ""
     return (f"r1-{_DTYPE_CODE[cfg.dtype]}-{cfg.variant}-s{cfg.seed}-b{cfg.batch_size}-e{cfg.n_embd}"
-            f"-h{cfg.n_hidden}-k{cfg.block_size}-t{cfg.train_steps}-d{fingerprint}")
+            f"-h{cfg.n_hidden}-k{cfg.block_size}-t{cfg.train_steps}{of}-d{fingerprint}")
 
 
 def config_from_run_id(run_id: str, fingerprint: str) -> Config:
+    """The config a run id encodes; raises RunNotFound."""
+    return parse_run_id(run_id, fingerprint)[0]
+
+
+def parse_run_id(run_id: str, fingerprint: str) -> tuple[Config, int]:
+    """(config, training schedule: 0 unless a stopped training) of a run id; raises RunNotFound."""
     match = RUN_ID.fullmatch(run_id)
     if match is None:
         raise RunNotFound(f"malformed run id {run_id[:80]!r}; run ids look like {run_id_for(Config(), fingerprint)!r}")
     if match["data"] != fingerprint:
         raise RunNotFound(f"run {run_id!r} was made with other data ({match['data']}); this server's data is {fingerprint}")
-    fields = {k: int(v) for k, v in match.groupdict().items() if k not in ("dtype", "variant", "data")}
+    fields = {k: int(v) for k, v in match.groupdict().items() if k not in ("dtype", "variant", "data", "schedule")}
     try:
-        return Config(dtype=_DTYPE_NAME[match["dtype"]], variant=match["variant"], **fields)  # type: ignore[arg-type]
+        cfg = Config(dtype=_DTYPE_NAME[match["dtype"]], variant=match["variant"], **fields)  # type: ignore[arg-type]
     except ConfigError as exc:
         raise RunNotFound(f"run id {run_id!r} is out of range: {exc}") from None
+    schedule = int(match["schedule"] or 0)
+    if schedule and schedule <= cfg.train_steps:
+        raise RunNotFound(f"run id {run_id!r}: a training stopped at step {cfg.train_steps} was scheduled for more steps, "
+                          f"not {schedule}")
+    return cfg, schedule
 
 
 def run_bytes(run: Run) -> int:
@@ -78,13 +129,27 @@ class _Entry:
     nbytes: int
 
 
-class RunRegistry:
-    """Bounded LRU of runs (by count and by tensor bytes), single-flight computation per id."""
+@dataclass
+class _Training:
+    """A training for the checkpoint store that this process started (or waits for)."""
 
-    def __init__(self, settings: Settings, compute: Callable[[Config, Dataset], Run] = check) -> None:
+    key: str
+    steps: int
+    started: float
+    future: Future[bool]
+
+
+class RunRegistry:
+    """Bounded LRU of runs (by count and by tensor bytes), single-flight computation per id in a
+    process, trained weights from the shared checkpoint store (single flight across processes)."""
+
+    def __init__(self, settings: Settings, compute: Callable[..., Run] = check, budget: Budget | None = None) -> None:
         self.dataset = load_dataset(settings.data_path)
         self.fingerprint = data_fingerprint(Path(self.dataset.path))
         self.settings = settings
+        directory = state_dir(settings)
+        self.budget = budget or Budget(settings, directory)
+        self.store = CheckpointStore(settings.checkpoint_dir or directory / "checkpoints", settings.checkpoint_max_bytes)
         self.max_runs, self.max_bytes = settings.cache_runs, settings.cache_bytes
         self.heavy_cells = settings.heavy_cells
         self._compute = compute
@@ -93,17 +158,24 @@ class RunRegistry:
         self._bytes = 0
         self._inflight: dict[str, Future[Run]] = {}
         self._pool = ThreadPoolExecutor(max_workers=settings.heavy_workers, thread_name_prefix="heavy-run")
-        # a slot is held from submission until the computation ends, even if its client gave up
-        self._heavy_slots = threading.BoundedSemaphore(settings.heavy_workers + settings.heavy_queue)
+        self._trainings: dict[str, _Training] = {}
+        self._jobs: list[CheckpointTraining] = []
+        self.steps_per_s = DEFAULT_STEPS_PER_S
+        self.counters = {"trainings": 0, "checkpoint_hits": 0}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            jobs = list(self._jobs)
+        for job in jobs:
+            job.stop()
+        self.budget.close()
 
-    def run_id(self, cfg: Config) -> str:
-        return run_id_for(cfg, self.fingerprint)
+    def run_id(self, cfg: Config, schedule: int = 0) -> str:
+        return run_id_for(cfg, self.fingerprint, schedule)
 
-    def config(self, run_id: str) -> Config:
-        return config_from_run_id(run_id, self.fingerprint)
+    def config(self, run_id: str) -> tuple[Config, int]:
+        return parse_run_id(run_id, self.fingerprint)
 
     def is_heavy(self, cfg: Config) -> bool:
         return self.large_tensors(cfg) or cfg.train_steps > 0
@@ -111,6 +183,15 @@ class RunRegistry:
     def large_tensors(self, cfg: Config) -> bool:
         """Tensors big enough that reducing them for display belongs off the event loop too."""
         return cfg.batch_size * cfg.n_hidden > self.heavy_cells
+
+    def trained_key(self, cfg: Config, schedule: int = 0) -> str:
+        """The checkpoint of a config's trained weights: every field but the ones that only change how
+        the run is checked, the schedule of a stopped training, and the data."""
+        fields = {k: v for k, v in cfg.to_dict().items() if k not in CHECK_ONLY}
+        schedule = canonical_schedule(cfg, schedule)
+        if schedule:
+            fields["train_schedule_steps"] = schedule
+        return checkpoint_key(fields, self.fingerprint)
 
     def cached(self, run_id: str) -> Run | None:
         with self._lock:
@@ -131,65 +212,176 @@ class RunRegistry:
                 _, old = self._cache.popitem(last=False)
                 self._bytes -= old.nbytes
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         with self._lock:
-            return {"runs": len(self._cache), "bytes": self._bytes, "inflight": len(self._inflight)}
+            return {"runs": len(self._cache), "bytes": self._bytes, "inflight": len(self._inflight),
+                    "trainings_running": len(self._trainings), **self.counters, "checkpoints": self.store.stats()}
 
-    def _build(self, run_id: str, cfg: Config) -> Run:
-        run = self._compute(cfg, self.dataset)
+    def _build(self, run_id: str, cfg: Config, params: dict[str, torch.Tensor] | None) -> Run:
+        run = self._compute(cfg, self.dataset, params=params)
         self._store(run_id, run)
         return run
 
-    def _single_flight(self, run_id: str, cfg: Config, submit: Callable[[Callable[[], Run]], Future[Run]]) -> Future[Run]:
-        with self._lock:
-            future = self._inflight.get(run_id)
-            if future is not None:
-                return future
-            future = submit(lambda: self._build(run_id, cfg))
-            self._inflight[run_id] = future
-        future.add_done_callback(lambda _: self._forget(run_id))
-        return future
-
-    def _forget(self, run_id: str) -> None:
-        with self._lock:
-            self._inflight.pop(run_id, None)
-
-    def check_limits(self, cfg: Config) -> None:
+    def check_limits(self, cfg: Config, schedule: int = 0) -> None:
         """This server's own limits, tighter than the engine's ranges where an operator set them."""
         if cfg.train_steps > self.settings.max_train_steps_in_run:
             raise ConfigError("train_steps", f"this server computes gradient views after at most "
                                              f"{self.settings.max_train_steps_in_run} training steps, got {cfg.train_steps}")
+        if schedule and schedule <= cfg.train_steps:
+            raise ConfigError("train_schedule_steps", f"must be 0 (the whole schedule) or more than train_steps "
+                                                      f"({cfg.train_steps}): a training stopped early, got {schedule}")
+        if schedule > max(self.settings.max_train_steps_in_run, self.settings.max_train_stream_steps):
+            raise ConfigError("train_schedule_steps", f"this server trains at most "
+                                                      f"{self.settings.max_train_stream_steps} steps, got {schedule}")
         cells = cfg.batch_size * cfg.n_hidden
         if cells > self.settings.max_run_cells:
             raise ConfigError("batch_size", f"batch_size × n_hidden = {cells} is over this server's limit of "
                                             f"{self.settings.max_run_cells}")
 
-    async def get(self, cfg: Config) -> tuple[str, Run]:
-        """The run for `cfg`: from the cache, computed inline when small, or in the pool when heavy."""
-        self.check_limits(cfg)
-        run_id = self.run_id(cfg)
+    # ---- trained weights ------------------------------------------------------------------------
+
+    def _eta(self, training: _Training | None, steps: int) -> int:
+        total = steps / self.steps_per_s
+        elapsed = time.monotonic() - training.started if training is not None else 0.0
+        return int(min(120, max(1, math.ceil(total - elapsed + 0.5))))
+
+    def _start_training(self, cfg: Config, schedule: int, key: str, client: str) -> _Training:
+        """Start training `cfg` for the store, within the budget; raises Busy/RateLimited at once."""
+        lock = self.store.acquire(key)
+        future: Future[bool] = Future()
+        training = _Training(key, schedule or cfg.train_steps, time.monotonic(), future)
+        if lock is None:  # another process trains it: wait for its file
+            threading.Thread(target=self._await_elsewhere, args=(training,), daemon=True, name="await-ckpt").start()
+            return training
+        try:
+            if self.store.exists(key):  # finished between our look and the lock
+                lock.release()
+                future.set_result(True)
+                return training
+            ticket = self.budget.admit(client, "heavy", seconds=training.steps / self.steps_per_s)
+        except BaseException:
+            lock.release()
+            raise
+        meta = {"config": cfg.to_dict(), "train_schedule_steps": schedule, "data": self.fingerprint}
+        job = CheckpointTraining(cfg, schedule, key, self.store.root, self.store.max_bytes, self.dataset.path,
+                                 self.settings.heavy_nice, meta)
+        with self._lock:
+            self._jobs.append(job)
+            self.counters["trainings"] += 1
+        log.info("training %s steps for checkpoint %s (seed %s)", training.steps, key, cfg.seed)
+        threading.Thread(target=self._finish, args=(training, job, lock, ticket), daemon=True, name="train-ckpt").start()
+        return training
+
+    def _finish(self, training: _Training, job: CheckpointTraining, lock: Any, ticket: Ticket) -> None:
+        try:
+            ok = job.wait()
+        except Exception:
+            ok = False
+        finally:
+            ticket.release()
+            lock.release()
+            with self._lock:
+                if job in self._jobs:
+                    self._jobs.remove(job)
+        if ok:
+            seconds = time.monotonic() - training.started
+            if seconds > 0.5:  # long enough to say how fast this machine trains (start-up cost aside)
+                self.steps_per_s = training.steps / seconds
+        training.future.set_result(ok and self.store.exists(training.key))
+
+    def _await_elsewhere(self, training: _Training) -> None:
+        """Another process holds the key's lock: done when its file appears or the lock is free."""
+        while True:
+            if self.store.exists(training.key):
+                training.future.set_result(True)
+                return
+            probe = self.store.acquire(training.key)
+            if probe is not None:  # the other process finished (or died): the file says which
+                probe.release()
+                training.future.set_result(self.store.exists(training.key))
+                return
+            time.sleep(0.1)
+
+    def _forget_training(self, key: str) -> None:
+        with self._lock:
+            self._trainings.pop(key, None)
+
+    async def trained_params(self, cfg: Config, schedule: int, client: str) -> dict[str, torch.Tensor]:
+        """The trained weights of `cfg` from the store, training them first if nobody has (within the
+        budget). Raises Busy/RateLimited (no budget), Timeout (still training after the request
+        timeout; the training goes on and its weights are kept)."""
+        key = self.trained_key(cfg, schedule)
+        params = await asyncio.to_thread(self.store.load, key)
+        if params is not None:
+            self.counters["checkpoint_hits"] += 1
+            return params
+        with self._lock:
+            training = self._trainings.get(key)
+        if training is None:
+            training = self._start_training(cfg, schedule, key, client)
+            with self._lock:
+                training = self._trainings.setdefault(key, training)
+            training.future.add_done_callback(lambda _: self._forget_training(key))
+        try:
+            # shield: the requester may leave; the weights are worth keeping, so the training goes on
+            ok = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(training.future)),
+                                        self.settings.request_timeout_s)
+        except TimeoutError:
+            eta = self._eta(training, training.steps)
+            raise Timeout(tr("the network is being trained ({steps} steps); this takes about {s} s more. Ask again "
+                             "then: the weights are kept, so it is trained only once", steps=training.steps, s=eta),
+                          eta) from None
+        params = await asyncio.to_thread(self.store.load, key) if ok else None
+        if params is None:
+            raise RuntimeError(tr("training the network failed on the server; it has been logged"))
+        return params
+
+    # ---- runs -----------------------------------------------------------------------------------
+
+    async def get(self, cfg: Config, schedule: int = 0, client: str = "local") -> tuple[str, Run]:
+        """The run for `cfg`: from the cache, computed inline when small, or in the pool when heavy;
+        a trained run's weights from the checkpoint store. `client` is who pays for new heavy work."""
+        schedule = canonical_schedule(cfg, schedule)
+        self.check_limits(cfg, schedule)
+        run_id = self.run_id(cfg, schedule)
         run = self.cached(run_id)
         if run is not None:
             return run_id, run
-        if not self.is_heavy(cfg):
+        params = await self.trained_params(cfg, schedule, client) if cfg.train_steps > 0 else None
+        if not self.large_tensors(cfg):
             # Small runs take ~2 ms: cheaper on the event loop than a thread hop.
-            return run_id, self._build(run_id, cfg)
+            return run_id, self._build(run_id, cfg, params)
         with self._lock:
             future = self._inflight.get(run_id)
         if future is None:
-            if not self._heavy_slots.acquire(blocking=False):
-                raise Busy("too many large runs are being computed; try again in a few seconds")
-            future = self._single_flight(run_id, cfg, lambda fn: self._pool.submit(fn))
-            future.add_done_callback(lambda _: self._heavy_slots.release())
+            ticket = self.budget.admit(client, "heavy", seconds=2.0, retry_after=2)
+            with self._lock:
+                future = self._inflight.get(run_id)
+                if future is None:
+                    future = self._pool.submit(self._build, run_id, cfg, params)
+                    self._inflight[run_id] = future
+                    future.add_done_callback(lambda _: self._forget(run_id))
+                    future.add_done_callback(lambda _: ticket.release())
+                else:
+                    ticket.release()
         try:
             # shield: a client that gives up must not cancel work that others (or the cache) will use
             result = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.settings.request_timeout_s)
         except TimeoutError:
-            raise Timeout(f"the run took longer than {self.settings.request_timeout_s:g} s; it goes on in the "
-                          "background, so asking again later may find it ready") from None
+            raise Timeout(tr("the run took longer than {t} s; it goes on in the background, so asking again later may "
+                             "find it ready", t=f"{self.settings.request_timeout_s:g}"), 5) from None
         return run_id, result
 
-    async def get_by_id(self, run_id: str) -> tuple[Config, Run]:
-        cfg = self.config(run_id)
-        _, run = await self.get(cfg)
+    def _forget(self, run_id: str) -> None:
+        with self._lock:
+            self._inflight.pop(run_id, None)
+
+    async def get_by_id(self, run_id: str, client: str = "local") -> tuple[Config, Run]:
+        cfg, schedule = self.config(run_id)
+        _, run = await self.get(cfg, schedule, client)
         return cfg, run
+
+    def schedule_of(self, run_id: str) -> int:
+        """The training schedule a run id names (0: the whole schedule was trained)."""
+        match = RUN_ID.fullmatch(run_id)
+        return int(match["schedule"] or 0) if match else 0

@@ -8,9 +8,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ninja_core.config import LIMITS, Config
+from ninja_core.dojo.limits import DEFAULT_LIMITS
 from ninja_core.tape import ALIASES, backward_order
 
 _D = Config()
+# The dojo's own limits on a learner's program, stated in the schema (a string longer than this is
+# refused before it runs): one formula, and a whole cell with its comments.
+CHECK_SOURCE_BYTES = DEFAULT_LIMITS.source_bytes
+CELL_SOURCE_BYTES = 16 * 1024
 NODE_NAMES: tuple[str, ...] = (*backward_order(), *ALIASES)  # the 26 gradients, then the seed notebook's names
 Status = Literal["exact", "approx", "mismatch", "shape_mismatch", "missing"]
 
@@ -50,6 +55,10 @@ class RunConfig(BaseModel):
     variant: Literal["chain", "fused"] = Field(_D.variant,
                                                description="chain: every step; fused: cross-entropy and batchnorm in one")
     train_steps: Annotated[int, _bounded("train_steps", "0: gradients at initialisation; N: after N SGD steps"), JSON_INT] = 0
+    train_schedule_steps: Annotated[int, Field(ge=0, le=LIMITS["train_steps"][1], description=(
+        "0: the training ran its whole schedule (the usual case); M > train_steps: a training scheduled for M steps "
+        "(lr 0.1, then 0.01 from M/2) that was stopped after train_steps, as the Train view's Stop leaves it")),
+        JSON_INT] = 0
 
 
 class RunRequest(RunConfig):
@@ -181,6 +190,8 @@ class GradcheckDocument(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
+    pid: int = Field(description="the worker process that answered (several share a port)")
+    runs: dict[str, Any] = Field(description="this process's run cache, trainings and checkpoint store counters")
 
 
 class ErrorBody(BaseModel):
@@ -198,8 +209,9 @@ class CheckRequest(BaseModel):
 
     node: str = Field(max_length=40, json_schema_extra={"enum": list(NODE_NAMES)},
                       description="the node whose gradient the code computes (the seed notebook's zprebn, apreact, a too)")
-    code: str = Field(max_length=16_384, description="Python subset; the answer is d<node> or the last expression (≤ 4 KB)")
-    lang: Literal["en", "de"] = Field("en", description="language of the figure's labels")
+    code: str = Field(max_length=CHECK_SOURCE_BYTES, description=(
+        f"Python subset; the answer is d<node> or the last expression (at most {CHECK_SOURCE_BYTES} bytes of UTF-8)"))
+    lang: Literal["en", "de"] = Field("en", description="language of the figure's labels and the messages")
 
     @field_validator("node")
     @classmethod
@@ -212,9 +224,12 @@ class CheckRequest(BaseModel):
 class GradeRequest(BaseModel):
     """Body of POST /api/runs/{run_id}/grade: a whole exercise cell."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"examples": [{"code": "dlogprobs = torch.zeros_like(logprobs)"}]})
 
-    code: str = Field(max_length=16_384, description="the whole exercise-1 cell; every d<name> it defines is judged (≤ 16 KB)")
+    code: str = Field(max_length=CELL_SOURCE_BYTES, description=(
+        f"the whole exercise-1 cell; every d<name> it defines is judged (at most {CELL_SOURCE_BYTES} bytes of UTF-8)"))
+    lang: Literal["en", "de"] = Field("en", description="language of the messages")
 
 
 class CheckVerdict(BaseModel):

@@ -46,7 +46,8 @@ def node_summary(node: NodeResult) -> dict[str, Any]:
     }
 
 
-def run_document(run_id: str, run: Run) -> dict[str, Any]:
+def run_document(run_id: str, run: Run, schedule: int = 0) -> dict[str, Any]:
+    """The run as JSON; `schedule` is the length of a stopped training's schedule (0: it ran whole)."""
     statuses = {name: node.status for name, node in run.nodes.items()}
     skipped = {name: node.skipped_by for name, node in run.nodes.items()}
     graph_nodes = [{"name": p, "kind": "param", "status": statuses.get(p)} for p in PARAMS]
@@ -55,6 +56,7 @@ def run_document(run_id: str, run: Run) -> dict[str, Any]:
                      "skipped_by": skipped.get(s.out)} for s in MLP_TAPE]
     cfg = run.config.to_dict()
     cfg.pop("device", None)
+    cfg["train_schedule_steps"] = schedule
     loss = run.loss
     return {
         "run_id": run_id,

@@ -21,7 +21,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ninja_core.data import DataError, load_dataset
 
-from .settings import get_settings
+from .settings import SettingsError, get_settings
 
 
 def set_nodelay(transport: asyncio.BaseTransport) -> None:
@@ -44,7 +44,11 @@ class NoDelayH11Protocol(H11Protocol):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = get_settings()
+    try:  # a bad NINJA_* variable: one line that names it and what is allowed, like a bad NINJA_DATA_PATH
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"python -m app: error: {exc}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="python -m app", description="Serve Backprop Ninja")
     parser.add_argument("--host", default=settings.host, help=f"bind address (default {settings.host}; env HOST)")
     parser.add_argument("--port", type=int, default=settings.port, help=f"(default {settings.port}; env PORT)")

@@ -38,8 +38,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(workers: int, extra_env: dict[str, str] | None = None, command: list[str] | None = None) -> Iterator[int]:
-    port = free_port()
+def server(workers: int, extra_env: dict[str, str] | None = None, command: list[str] | None = None,
+           port: int | None = None) -> Iterator[int]:
+    port = port or free_port()
     env = {**os.environ, **(extra_env or {})}
     argv = command or ["-m", "app"]
     proc = subprocess.Popen([sys.executable, *argv, "--port", str(port), "--workers", str(workers),
@@ -72,11 +73,13 @@ class Conn:
         sock = self.writer.get_extra_info("socket")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    async def request(self, method: str, path: str, body: bytes = b"",
+                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         if self.writer is None:
             await self.open()
         assert self.reader is not None and self.writer is not None
-        head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{extra}"
                 f"Content-Length: {len(body)}\r\n\r\n").encode()
         self.writer.write(head + body)
         status_line = await self.reader.readline()

@@ -18,6 +18,7 @@ import json
 import os
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -242,24 +243,157 @@ async def run(port: int, clients: int, total: int) -> dict[str, Any]:
     }
 
 
+# ---- abuse: eight heavy requests against light traffic (issue 16 item 2) -------------------------
+
+ABUSER = "203.0.113.66"  # a documentation address (RFC 5737) as the abuser's X-Forwarded-For
+HEAVY_STEPS = 200_000
+
+
+async def light_traffic(port: int, clients: int, seconds: float, seed0: int) -> dict[str, Any]:
+    """`clients` keep-alive clients for `seconds`, each cycling through a new-seed run, a node of
+    its latest run and a dojo check on it. Every answer but 200 is an error."""
+    times: list[float] = []
+    errors: list[str] = []
+    deadline = time.perf_counter() + seconds
+
+    async def one(k: int) -> None:
+        conn = Conn(port)
+        run_id = ""
+        i = 0
+        while time.perf_counter() < deadline:
+            kind = "run" if i % 3 == 0 or not run_id else ("node" if i % 3 == 1 else "check")
+            t = time.perf_counter()
+            try:
+                if kind == "run":
+                    status, payload = await conn.request("POST", "/api/runs",
+                                                         json.dumps({"seed": seed0 + k * 1_000_000 + i}).encode())
+                    if status == 200:
+                        run_id = json.loads(payload)["run_id"]
+                elif kind == "node":
+                    status, payload = await conn.request("GET", f"/api/runs/{run_id}/nodes/{NODES[i % len(NODES)]}"
+                                                                "?arrays=false")
+                else:
+                    node = list(ANSWERS)[i % len(ANSWERS)]
+                    body = json.dumps({"node": node, "code": ANSWERS[node][0]}).encode()
+                    status, payload = await conn.request("POST", f"/api/runs/{run_id}/check", body)
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                errors.append(f"{kind}: {type(exc).__name__}")
+                conn.close()
+                conn = Conn(port)
+                i += 1
+                continue
+            times.append(time.perf_counter() - t)
+            if status != 200:
+                errors.append(f"{kind}: HTTP {status} {payload[:100]!r}")
+            i += 1
+        conn.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(k) for k in range(clients)))
+    wall = time.perf_counter() - start
+    return {"requests": len(times), "requests_per_s": round(len(times) / wall, 1),
+            "p50_ms": round(pct(times, 0.5) * 1e3, 2), "p99_ms": round(pct(times, 0.99) * 1e3, 2),
+            "errors": len(errors), "error_samples": errors[:3]}
+
+
+async def abuser(port: int, stop: asyncio.Event, answers: list[tuple[float, int]], seed0: int, n: int = 8) -> None:
+    """`n` connections from one client, each sending POST /api/runs with train_steps 200 000 and a
+    new seed as soon as the previous one is answered (ignoring Retry-After, as an abuser would)."""
+
+    async def one(k: int) -> None:
+        conn = Conn(port)
+        i = 0
+        while not stop.is_set():
+            body = json.dumps({"seed": seed0 + 1000 * k + i, "train_steps": HEAVY_STEPS}).encode()
+            t = time.perf_counter()
+            try:
+                status, _ = await asyncio.wait_for(
+                    conn.request("POST", "/api/runs", body, headers={"X-Forwarded-For": ABUSER}), timeout=90)
+            except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError):
+                status = 0
+                conn.close()
+                conn = Conn(port)
+            answers.append((time.perf_counter() - t, status))
+            i += 1
+            await asyncio.sleep(0.05)
+        conn.close()
+
+    await asyncio.gather(*(one(k) for k in range(n)))
+
+
+async def abuse(port: int, clients: int, seconds: float) -> dict[str, Any]:
+    await light_traffic(port, clients, 3.0, 10_000_000)  # warm-up: every worker has served each kind
+    quiet = await light_traffic(port, clients, seconds, 20_000_000)
+    stop = asyncio.Event()
+    answers: list[tuple[float, int]] = []
+    heavy = asyncio.create_task(abuser(port, stop, answers, 1_000_000))
+    await asyncio.sleep(0.5)  # the eight heavy requests are in
+    loaded = await light_traffic(port, clients, seconds, 30_000_000)
+    stop.set()
+    await heavy  # the last round of heavy requests is answered too (each within its 90 s)
+    statuses: dict[str, int] = {}
+    for _, status in answers:
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+    latencies = [t for t, _ in answers]
+    return {
+        "light_clients": clients, "phase_seconds": seconds,
+        "quiet": quiet, "with_abuse": loaded,
+        "throughput_ratio": round(loaded["requests_per_s"] / quiet["requests_per_s"], 3),
+        "p99_ratio": round(loaded["p99_ms"] / quiet["p99_ms"], 3),
+        "heavy_requests": len(answers), "heavy_statuses": statuses,
+        "heavy_answer_max_s": round(max(latencies), 2), "heavy_answer_p50_s": round(pct(latencies, 0.5), 2),
+        "heavy_answered_over_5s": sum(t > 5 for t in latencies),
+    }
+
+
+def report(title: str, results: dict[str, Any], targets: list[tuple[str, bool]]) -> None:
+    print(title)
+    for key, value in results.items():
+        print(f"  {key:26s} {value}")
+    for text, met in targets:  # figures are reported, not gated: a busy machine must not fail a build
+        print(f"  target {text:48s} {'met' if met else 'NOT met'}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--port", type=int, default=0, help="port of the server it starts (default: a free one)")
+    parser.add_argument("--phase", choices=("all", "mixed", "abuse"), default="all",
+                        help="mixed: the 5 000-request mix; abuse: eight heavy requests against light traffic")
+    parser.add_argument("--abuse-seconds", type=float, default=10.0, help="length of the quiet and the abused phase")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with server(args.workers) as port:
-        results = asyncio.run(asyncio.wait_for(run(port, args.clients, args.requests), timeout=600))
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="ninja-load-") as state, \
+            server(args.workers, extra_env={"NINJA_STATE_DIR": state}, port=args.port or None) as port:
+        if args.phase in ("all", "mixed"):
+            results["mixed"] = asyncio.run(asyncio.wait_for(run(port, args.clients, args.requests), timeout=600))
+        if args.phase in ("all", "abuse"):
+            results["abuse"] = asyncio.run(asyncio.wait_for(abuse(port, args.clients, args.abuse_seconds), timeout=600))
     if args.json:
         print(json.dumps(results))
-    else:
-        print(f"load: {results['requests']} requests, {args.clients} clients, {results['workers']} workers (loopback)")
-        for key, value in results.items():
-            print(f"  {key:26s} {value}")
-        print("  targets: 0 errors, p99 <= 250 ms, RSS growth <= 100 MB")
-    ok = results["errors"] == 0 and results["p99_ms"] <= 250 and results["rss_growth_mb"] <= 100
-    return 0 if ok else 1
+    if "mixed" in results and not args.json:
+        m = results["mixed"]
+        report(f"load: {m['requests']} requests, {args.clients} clients, {m['workers']} workers (loopback)", m,
+               [("0 errors", m["errors"] == 0), ("p99 <= 250 ms", m["p99_ms"] <= 250),
+                ("RSS growth <= 100 MB", m["rss_growth_mb"] <= 100)])
+    if "abuse" in results and not args.json:
+        a = results["abuse"]
+        report(f"abuse: 8 heavy requests (train_steps {HEAVY_STEPS}) from one client against {args.clients} light "
+               f"clients, {args.workers} workers", a,
+               [("every heavy request answered within 5 s", a["heavy_answered_over_5s"] == 0),
+                ("light throughput >= half of quiet", a["throughput_ratio"] >= 0.5),
+                ("light p99 <= 2x quiet", a["p99_ratio"] <= 2.0),
+                ("0 light errors", a["with_abuse"]["errors"] == 0 and a["quiet"]["errors"] == 0)])
+    # Only wrong answers fail the script (an error to a light client, a 5xx); timing is reported above.
+    errors = results.get("mixed", {}).get("errors", 0)
+    if "abuse" in results:
+        a = results["abuse"]
+        errors += a["quiet"]["errors"] + a["with_abuse"]["errors"]
+        errors += sum(n for status, n in a["heavy_statuses"].items() if status not in ("200", "429"))
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

@@ -13,16 +13,24 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ninja_core.dojo import DEFAULT_LIMITS, DojoError, UnknownNodeError, check_node, grade_cell
+from ninja_core.i18n import german, localize, tr
 from ninja_core.tape import backward_order
 
-from ..deps import RegistryDep
-from ..errors import error_response
-from ..registry import Busy
-from ..schemas import CheckRequest, CheckVerdict, CodeErrorBody, ErrorBody, GradeDocument, GradeRequest
+from ..budget import Busy
+from ..deps import ClientDep, RegistryDep
+from ..errors import error_response, register_fields
+from ..schemas import CELL_SOURCE_BYTES, CheckRequest, CheckVerdict, CodeErrorBody, ErrorBody, GradeDocument, GradeRequest
 from ..serialise import ORJSON
 
 router = APIRouter(prefix="/api/runs", tags=["dojo"])
-CELL_LIMITS = DEFAULT_LIMITS.__class__(source_bytes=16 * 1024)  # a whole cell with comments is longer than one formula
+CELL_LIMITS = DEFAULT_LIMITS.__class__(source_bytes=CELL_SOURCE_BYTES)  # a whole cell with comments is longer than one formula
+register_fields(r"^/api/runs/[^/]+/check$", tuple(CheckRequest.model_fields), {})
+register_fields(r"^/api/runs/[^/]+/grade$", tuple(GradeRequest.model_fields), {})
+german({
+    "too many code checks are running; try again in a moment": "zu viele Prüfungen laufen gerade; versuch es gleich "
+                                                                "noch einmal",
+    "node: {message}": "node: {message}",
+})
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": CodeErrorBody, "description": "the code was refused or failed: kind, message, line, col"},
@@ -42,7 +50,7 @@ class DojoPool:
 
     async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if not self._slots.acquire(blocking=False):
-            raise Busy("too many code checks are running; try again in a moment")
+            raise Busy(tr("too many code checks are running; try again in a moment"), retry_after=1)
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, lambda: fn(*args, **kwargs))
         finally:
@@ -52,37 +60,41 @@ class DojoPool:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def code_error(exc: DojoError) -> ORJSON:
-    body = {"error": "code_error", "message": exc.text(), "kind": exc.kind, "line": exc.line, "col": exc.col}
+def code_error(exc: DojoError, lang: str = "en") -> ORJSON:
+    body = {"error": "code_error", "message": localize(exc.text(), lang), "kind": exc.kind, "line": exc.line,
+            "col": exc.col}
     return ORJSON(body, status_code=400)
 
 
 @router.post("/{run_id}/check", response_model=CheckVerdict, responses=RESPONSES,
              summary="Judge a learner's gradient for one node against autograd")
-async def check(request: Request, run_id: str, body: CheckRequest, registry: RegistryDep) -> Any:
+async def check(request: Request, run_id: str, body: CheckRequest, registry: RegistryDep, client: ClientDep) -> Any:
     """The code sees every forward tensor and parameter, `Xb`, `Yb`, `n`, `torch`, `F`, and the true
     gradients `d<name>` of every node between this one and the loss."""
-    _, run = await registry.get_by_id(run_id)
+    request.state.lang = body.lang
+    _, run = await registry.get_by_id(run_id, client)
     pool: DojoPool = request.app.state.dojo_pool
     try:
         verdict = await pool.run(check_node, run, body.node, body.code, lang=body.lang)
     except UnknownNodeError as exc:  # a bad field of the body (the run itself exists): 422, like other fields
-        return error_response(422, "validation_error", f"node: {exc}", field="node", allowed=list(backward_order()))
+        return error_response(422, "validation_error", tr("node: {message}", message=exc.args[0] if exc.args else str(exc)),
+                              field="node", allowed=list(backward_order()), lang=body.lang)
     except DojoError as exc:
-        return code_error(exc)
-    return ORJSON(verdict.to_dict())
+        return code_error(exc, body.lang)
+    return ORJSON(localize(verdict.to_dict(), body.lang))
 
 
 @router.post("/{run_id}/grade", response_model=GradeDocument, responses=RESPONSES,
              summary="Judge a whole exercise cell: every d<name> it defines, end to end and locally")
-async def grade(request: Request, run_id: str, body: GradeRequest, registry: RegistryDep) -> Any:
+async def grade(request: Request, run_id: str, body: GradeRequest, registry: RegistryDep, client: ClientDep) -> Any:
     """The cell sees only forward values and parameters (no true gradients). A cell that fails part
     way is still judged up to where it stopped (`complete` false, `error` says where)."""
-    _, run = await registry.get_by_id(run_id)
+    request.state.lang = body.lang
+    _, run = await registry.get_by_id(run_id, client)
     pool: DojoPool = request.app.state.dojo_pool
     try:
         report = await pool.run(grade_cell, run, body.code, limits=CELL_LIMITS)
     except DojoError as exc:
-        return code_error(exc)
-    return ORJSON(report.to_dict())
+        return code_error(exc, body.lang)
+    return ORJSON(localize(report.to_dict(), body.lang))
 

@@ -5,55 +5,73 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Request
 
-from ninja_core.config import Config, ConfigError
+from ninja_core.config import LIMITS, Config, ConfigError
 from ninja_core.display import DEFAULT_MAX_CELLS
 from ninja_core.gradcheck import finite_differences
+from ninja_core.i18n import german, tr
 from ninja_core.tape import ALIASES, backward_order, resolve
 
-from ..deps import RegistryDep, SettingsDep
+from ..budget import Budget
+from ..deps import ClientDep, RegistryDep, SettingsDep
 from ..errors import NotFound, register_fields
 from ..schemas import ErrorBody, GradcheckDocument, NodeDetail, RunDocument, RunRequest
 from ..serialise import ORJSON, node_detail, run_document
-from ..settings import get_settings
+from ..settings import Settings
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
-register_fields("/api/runs/", None, {"max_cells": (1, get_settings().max_cells_limit)})
+# max_cells: the default limit here; create_app registers the configured one
+register_fields(r"^/api/runs/?$", None, {"max_cells": (1, Settings.model_fields["max_cells_limit"].default),
+                                         "train_schedule_steps": (0, LIMITS["train_steps"][1])})
+german({
+    "unknown node {name}; valid names: {valid}; aliases: {aliases}": "unbekannter Knoten {name}; gültige Namen: "
+                                                                    "{valid}; andere Namen: {aliases}",
+    "must be an integer in 1..{hi}, got {got}": "muss eine ganze Zahl in 1..{hi} sein, erhalten: {got}",
+})
 
 ERRORS: dict[int | str, dict[str, Any]] = {
           404: {"model": ErrorBody, "description": "unknown or malformed run id, or unknown node"},
           422: {"model": ErrorBody, "description": "a field is out of range or of the wrong type"},
           413: {"model": ErrorBody, "description": "the request body is over the server's limit"},
-          429: {"model": ErrorBody, "description": "too many large runs in progress, or the run is still being "
-                                                   "computed after the server's timeout (see Retry-After)"}}
+          429: {"model": ErrorBody, "description": "the server's heavy jobs (trainings, large runs) or this "
+                                                   "client's share are all in use, too many expensive requests, or "
+                                                   "the run is still being computed (see Retry-After; the work goes "
+                                                   "on and is kept)"}}
 RunId = Annotated[str, Path(max_length=120, description="from POST /api/runs; encodes the whole config",
                             examples=["r1-f32-chain-s2147483647-b32-e10-h64-k3-t0-d5b1f3c2a"])]
 
 
-def _config(body: RunRequest) -> Config:
-    return Config(**body.model_dump())
+def _config(body: RunRequest) -> tuple[Config, int]:
+    fields = body.model_dump()
+    schedule = fields.pop("train_schedule_steps")
+    return Config(**fields), schedule
 
 
 @router.post("", response_model=RunDocument, responses=ERRORS, summary="Run forward and backward for a config")
-async def create_run(registry: RegistryDep, body: Annotated[RunRequest | None, Body()] = None) -> ORJSON:
+async def create_run(registry: RegistryDep, client: ClientDep, body: Annotated[RunRequest | None, Body()] = None) -> ORJSON:
     """Every field is optional (lecture defaults). The same config always gives the same run id and
-    bit-identical numbers, in any server process."""
-    run_id, run = await registry.get(_config(body or RunRequest()))  # an empty body means all defaults
-    return ORJSON(run_document(run_id, run))
+    bit-identical numbers, in any server process. Idempotent by design: the run is a pure function of
+    its config, so a proxy may retry it on another server. A trained network (train_steps > 0) is
+    trained once per config for the whole deployment and its weights kept."""
+    cfg, schedule = _config(body or RunRequest())  # an empty body means all defaults
+    run_id, run = await registry.get(cfg, schedule, client)
+    return ORJSON(run_document(run_id, run, registry.schedule_of(run_id)))
 
 
 @router.get("/{run_id}", response_model=RunDocument, responses=ERRORS, summary="The document of a run")
-async def get_run(registry: RegistryDep, run_id: RunId) -> ORJSON:
-    _, run = await registry.get_by_id(run_id)
-    return ORJSON(run_document(run_id, run))
+async def get_run(registry: RegistryDep, client: ClientDep, run_id: RunId) -> ORJSON:
+    _, run = await registry.get_by_id(run_id, client)
+    return ORJSON(run_document(run_id, run, registry.schedule_of(run_id)))
 
 
 @router.get("/{run_id}/nodes/{name}", response_model=NodeDetail, responses=ERRORS,
             summary="One node: its value, manual and autograd gradients, their difference, statistics, figure")
 async def get_node(
+    request: Request,
     registry: RegistryDep,
     settings: SettingsDep,
+    client: ClientDep,
     run_id: RunId,
     name: Annotated[str, Path(max_length=40, description="a node name; the seed notebook's zprebn, apreact, a also work",
                               examples=["h", "hprebn", "emb", "zprebn"])],
@@ -64,16 +82,19 @@ async def get_node(
     diff_scale: Annotated[Literal["linear", "log"], Query(description="scale of the |diff| heatmap in `figure`")] = "linear",
     arrays: Annotated[bool, Query(description="include the four display arrays")] = True,
     figure: Annotated[bool, Query(description="include the plotly figure")] = True,
-    lang: Annotated[Literal["en", "de"], Query(description="language of the figure's labels")] = "en",
+    lang: Annotated[Literal["en", "de"], Query(description="language of the figure's labels and the messages")] = "en",
 ) -> ORJSON:
+    request.state.lang = lang
     if max_cells > settings.max_cells_limit:
-        raise ConfigError("max_cells", f"must be an integer in 1..{settings.max_cells_limit}, got {max_cells}")
-    _, run = await registry.get_by_id(run_id)
+        raise ConfigError("max_cells", tr("must be an integer in 1..{hi}, got {got}", hi=settings.max_cells_limit,
+                                          got=max_cells))
+    _, run = await registry.get_by_id(run_id, client)
     resolved = resolve(name)
     if resolved is None or resolved not in run.nodes:
         valid = list(backward_order())
         aliases = ", ".join(f"{k} (= {v})" for k, v in ALIASES.items())
-        raise NotFound(f"unknown node {name[:40]!r}; valid names: {', '.join(valid)}; aliases: {aliases}", allowed=valid)
+        raise NotFound(tr("unknown node {name}; valid names: {valid}; aliases: {aliases}", name=repr(name[:40]),
+                          valid=", ".join(valid), aliases=aliases), allowed=valid)
     requested_as = name if resolved != name else None
     args = (run_id, run, resolved, requested_as, max_cells, encoding, diff_scale, arrays, figure, lang)
     if not registry.large_tensors(run.config):
@@ -85,8 +106,10 @@ async def get_node(
 
 @router.get("/{run_id}/gradcheck", response_model=GradcheckDocument, responses=ERRORS,
             summary="Finite differences (float64) for every parameter: a third opinion beside autograd")
-async def get_gradcheck(registry: RegistryDep, run_id: RunId) -> ORJSON:
-    _, run = await registry.get_by_id(run_id)
+async def get_gradcheck(request: Request, registry: RegistryDep, client: ClientDep, run_id: RunId) -> ORJSON:
+    _, run = await registry.get_by_id(run_id, client)
+    budget: Budget = request.app.state.budget
+    budget.take_rate(client)  # ~0.1-1 s of float64 work per request: an expensive endpoint
     results = await asyncio.to_thread(finite_differences, run)
     return ORJSON({
         "run_id": run_id,

@@ -2,14 +2,23 @@
 
 The request *is* the job: the training runs in a child process (app/trainer.py) while the client
 listens, and is terminated when the client goes away (no orphaned work, any worker can take it).
+Stopping on purpose is different: `POST /api/train/stop?stream_id=…` asks the run to finish its
+step, evaluate and send `done` with what it reached (losses, samples, and a run config that opens
+the gradients of those weights). Its weights go to the checkpoint store, finished or stopped, so the
+gradient view of the trained network never trains again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import secrets
 import threading
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -17,18 +26,23 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ninja_core.config import LIMITS, ConfigError
-from ninja_core.train import TrainConfig, remember_trained_params
+from ninja_core.config import LIMITS, Config, ConfigError
+from ninja_core.i18n import german, tr
+from ninja_core.train import TrainConfig
 
-from ..deps import RegistryDep, SettingsDep
-from ..errors import error_response, register_fields
+from ..budget import Budget
+from ..deps import ClientDep, RegistryDep, SettingsDep
+from ..errors import NotFound, error_response, register_fields
+from ..registry import CHECK_ONLY, RunRegistry
 from ..schemas import ErrorBody
-from ..trainer import TrainingProcess
+from ..serialise import ORJSON
+from ..trainer import TrainingProcess, train_config_for
 
 router = APIRouter(prefix="/api/train", tags=["train"])
 log = logging.getLogger("app")
 
 KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
+STREAM_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 _END = object()
 
 
@@ -49,33 +63,70 @@ class TrainQuery(BaseModel):
     block_size: int = _bounded("block_size", 3, "context length")
     seed: int = _bounded("seed", 2147483647, "seed of the generator for parameters and minibatches")
     audit_every: int = Field(0, ge=0, le=200_000, description="every K steps, compare with autograd (0 = off)")
+    stream_id: str | None = Field(None, pattern=STREAM_ID_PATTERN, description=(
+        "a name for this stream (8-64 letters, digits, - or _), chosen by the client so that POST /api/train/stop "
+        "can name it and a proxy can route both to the same server; default: the server picks one (start event)"))
 
 
-register_fields("/api/train", tuple(TrainQuery.model_fields), {"steps": (1, 200_000), "audit_every": (0, 200_000)})
+register_fields(r"^/api/train", tuple(TrainQuery.model_fields), {"steps": (1, 200_000), "audit_every": (0, 200_000)})
+
+german({
+    "a training with stream_id {id} is already running; choose another stream_id":
+        "ein Training mit stream_id {id} läuft schon; wähle eine andere stream_id",
+    "no training with stream_id {id} is running on this server": "auf diesem Server läuft kein Training mit stream_id {id}",
+    "this server trains at most {n} steps per stream, got {got}": "dieser Server trainiert höchstens {n} Schritte pro "
+                                                                 "Stream, angefragt waren {got}",
+})
 
 
-class TrainSlots:
-    """At most `limit` concurrent training streams in this process."""
+class StreamFlags:
+    """Which streams run and which were asked to stop: files in a directory that every worker process
+    sees, so a stop request reaches the training whichever worker answers it. (Across replicas, the
+    proxy routes both requests of a stream by its stream_id: deploy/nginx.conf.)"""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.active = 0
-        self._lock = threading.Lock()
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        cutoff = time.time() - 86_400  # flags a crashed process left behind
+        for f in directory.iterdir():
+            with contextlib.suppress(OSError):
+                if f.stat().st_mtime < cutoff:
+                    f.unlink()
 
-    def acquire(self) -> bool:
-        with self._lock:
-            if self.active >= self.limit:
-                return False
-            self.active += 1
-            return True
+    def _live(self, stream_id: str) -> Path:
+        return self.directory / f"{stream_id}.live"
 
-    def release(self) -> None:
-        with self._lock:
-            self.active -= 1
+    def stop_path(self, stream_id: str) -> Path:
+        return self.directory / f"{stream_id}.stop"
+
+    def start(self, stream_id: str) -> bool:
+        """Register a running stream; False when one with this id runs already."""
+        self.stop_path(stream_id).unlink(missing_ok=True)
+        try:
+            os.close(os.open(self._live(stream_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            return False
+        return True
+
+    def request_stop(self, stream_id: str) -> bool:
+        if not self._live(stream_id).exists():
+            return False
+        self.stop_path(stream_id).touch()
+        return True
+
+    def end(self, stream_id: str) -> None:
+        self._live(stream_id).unlink(missing_ok=True)
+        self.stop_path(stream_id).unlink(missing_ok=True)
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def run_config_of(q: TrainQuery) -> Config:
+    """The run config whose trained weights this stream computes (train_steps = the steps asked)."""
+    return Config(seed=q.seed, batch_size=q.batch_size, n_embd=q.n_embd, n_hidden=q.n_hidden, block_size=q.block_size,
+                  train_steps=q.steps)
 
 
 def train_config(q: TrainQuery) -> TrainConfig:
@@ -83,51 +134,87 @@ def train_config(q: TrainQuery) -> TrainConfig:
     # ~100 points of update ratios and saturation
     progress_every = max(50, q.steps // 500)
     stats_every = max(progress_every, q.steps // 100)
-    return TrainConfig(seed=q.seed, n_embd=q.n_embd, n_hidden=q.n_hidden, block_size=q.block_size,
-                       batch_size=q.batch_size, steps=q.steps, audit_every=q.audit_every,
-                       stats_every=stats_every, progress_every=progress_every)
+    base = train_config_for(run_config_of(q), q.steps)
+    return TrainConfig(**{**base.to_dict(), "audit_every": q.audit_every, "stats_every": stats_every,
+                          "progress_every": progress_every})
+
+
+def keep_weights(registry: RunRegistry, run_cfg: Config, steps_done: int, params: dict[str, Any]) -> dict[str, Any]:
+    """Save the weights a stream reached to the checkpoint store; returns the run config (the API's
+    run request) that opens their gradients: a stopped run names its schedule's length too."""
+    reached = run_cfg.replace(train_steps=steps_done)
+    schedule = run_cfg.train_steps if steps_done < run_cfg.train_steps else 0
+    if steps_done > 0:
+        key = registry.trained_key(reached, schedule)
+        try:
+            registry.store.save(key, params, {"config": reached.to_dict(), "train_schedule_steps": schedule,
+                                              "data": registry.fingerprint, "source": "stream"})
+        except OSError as exc:  # a full or read-only volume: the gradient view will train again, that is all
+            log.warning("cannot save the stream's weights to the checkpoint store: %s", exc)
+    fields = {k: v for k, v in reached.to_dict().items() if k not in CHECK_ONLY}
+    return {**fields, "train_schedule_steps": schedule}
 
 
 @router.get("/stream", summary="Train with the manual backward pass; events stream as they happen",
             response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description":
-                             "events: start, progress {step, loss, lr, steps_per_s}, audit {step, max_rel_diff}, "
-                             "stats {step, update_ratio, saturation}, done {train_loss, val_loss, test_loss, "
-                             "seconds, samples, run_config}, error {message}"},
-                       422: {"model": ErrorBody}, 429: {"model": ErrorBody}})
+                             "events: start {stream_id, config}, progress {step, loss, lr, steps_per_s}, "
+                             "audit {step, max_rel_diff}, stats {step, update_ratio, saturation}, done {train_loss, "
+                             "val_loss, test_loss, seconds, steps, stopped, samples, run_config}, error {message}"},
+                       409: {"model": ErrorBody, "description": "a stream with this stream_id is running"},
+                       422: {"model": ErrorBody},
+                       429: {"model": ErrorBody, "description": "the server's training streams, or this client's "
+                                                                "share, are all in use; or too many requests "
+                                                                "(see Retry-After)"}})
 async def train_stream(request: Request, query: Annotated[TrainQuery, Query()], registry: RegistryDep,
-                       settings: SettingsDep) -> Any:
+                       settings: SettingsDep, client: ClientDep) -> Any:
     if "steps" not in query.model_fields_set:  # the default, within what this server allows
         query = query.model_copy(update={"steps": min(query.steps, settings.max_train_stream_steps)})
     if query.steps > settings.max_train_stream_steps:
-        raise ConfigError("steps", f"this server trains at most {settings.max_train_stream_steps} steps per stream, "
-                                   f"got {query.steps}")
+        raise ConfigError("steps", tr("this server trains at most {n} steps per stream, got {got}",
+                                      n=settings.max_train_stream_steps, got=query.steps))
     cfg = train_config(query)
-    slots: TrainSlots = request.app.state.train_slots
-    if not slots.acquire():
-        return error_response(429, "busy", f"{slots.limit} training runs are already streaming from this server "
-                                           "process; try again when one has finished", headers={"Retry-After": "10"})
+    run_cfg = run_config_of(query)
+    stream_id = query.stream_id or secrets.token_urlsafe(12)
+    flags: StreamFlags = request.app.state.stream_flags
+    if not flags.start(stream_id):
+        return error_response(409, "conflict", tr("a training with stream_id {id} is already running; choose another "
+                                                  "stream_id", id=stream_id), field="stream_id")
+    budget: Budget = request.app.state.budget
+    try:
+        ticket = budget.admit(client, "stream", seconds=query.steps / registry.steps_per_s, retry_after=10)
+    except BaseException:
+        flags.end(stream_id)
+        raise
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[Any] = asyncio.Queue()
-    dataset = registry.dataset
     try:
-        run = TrainingProcess(cfg, dataset.path)
-    except Exception:
-        slots.release()
+        run = TrainingProcess(cfg, registry.dataset.path, stop_path=flags.stop_path(stream_id), nice=settings.heavy_nice)
+    except BaseException:
+        ticket.release()
+        flags.end(stream_id)
         raise
 
+    def on_event(event: dict[str, Any]) -> None:
+        if event.get("kind") == "done":  # keep the weights before anyone can ask for their gradients
+            params = event.pop("_params", None)
+            if params is not None:
+                event["run_config"] = keep_weights(registry, run_cfg, int(event["steps"]), params)
+        loop.call_soon_threadsafe(events.put_nowait, event)
+
     def read() -> None:
-        """Thread: hand the child's events to the event loop; free the slot when it ends."""
+        """Thread: hand the child's events to the event loop; free the slots when it ends."""
         try:
-            run.events(lambda event: loop.call_soon_threadsafe(events.put_nowait, event))
+            run.events(on_event)
         finally:
             run.stop()
-            slots.release()
+            ticket.release()
+            flags.end(stream_id)
             loop.call_soon_threadsafe(events.put_nowait, _END)
 
     async def body() -> AsyncIterator[bytes]:
         try:
-            yield sse("start", {"config": {k: v for k, v in cfg.to_dict().items() if k != "data"}})
+            yield sse("start", {"stream_id": stream_id, "config": {k: v for k, v in cfg.to_dict().items() if k != "data"}})
             while True:
                 try:
                     event = await asyncio.wait_for(events.get(), timeout=KEEPALIVE_S)
@@ -141,13 +228,6 @@ async def train_stream(request: Request, query: Annotated[TrainQuery, Query()], 
                     log.error("training stream failed: %s", event["error"])
                     yield sse("error", {"message": "training failed on the server; it has been logged"})
                     break
-                if kind == "done":
-                    params = event.pop("_params", None)
-                    if params is not None:
-                        remember_trained_params(cfg, dataset, params)
-                        event["run_config"] = {"seed": cfg.seed, "batch_size": cfg.batch_size, "n_embd": cfg.n_embd,
-                                               "n_hidden": cfg.n_hidden, "block_size": cfg.block_size,
-                                               "train_steps": cfg.steps}
                 yield sse(kind, event)
         finally:
             # On normal end, on error, and when the client disconnects. No await here: a cancelled
@@ -157,3 +237,20 @@ async def train_stream(request: Request, query: Annotated[TrainQuery, Query()], 
     threading.Thread(target=read, name="train-stream", daemon=True).start()
     return StreamingResponse(body(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+class StopAnswer(BaseModel):
+    stream_id: str
+    stopping: bool = Field(description="true: the run finishes its step, evaluates and sends done (stopped: true)")
+
+
+@router.post("/stop", response_model=StopAnswer, status_code=202,
+             summary="Stop a training stream gracefully: it sends done with the losses and samples it reached",
+             responses={404: {"model": ErrorBody, "description": "no stream with this id runs on this server"},
+                        422: {"model": ErrorBody}})
+async def stop_stream(request: Request, stream_id: Annotated[str, Query(pattern=STREAM_ID_PATTERN, description=(
+        "the stream's id: the one the client chose, or the start event's"))]) -> ORJSON:
+    flags: StreamFlags = request.app.state.stream_flags
+    if not flags.request_stop(stream_id):
+        raise NotFound(tr("no training with stream_id {id} is running on this server", id=stream_id))
+    return ORJSON({"stream_id": stream_id, "stopping": True}, status_code=202)

@@ -1,6 +1,8 @@
 // The Train view's four live charts, drawn with plotly.js from the stream's events as they are:
 //   loss        log10 of the mean minibatch loss per progress event (the lecture's plot of lossi)
-//   audit       manual vs autograd: the max relative difference per parameter at each audit step
+//   audit       manual vs autograd: the max relative difference per parameter at each audit step. Training
+//               runs the fast fused backward, whose float32 rounding differs from autograd's by ~1e-7:
+//               a guide line and a caption say so, and the axis spans several decades so it has ticks.
 //   ratio       update-to-data ratio per parameter (already log10 from the server), ideal near -3
 //   saturation  the fraction of tanh units with |h| > 0.97
 // Events are buffered and drawn with Plotly.extendTraces at most five times a second: a redraw costs
@@ -39,12 +41,32 @@ function withEmpty(layout, text) {
   return { ...layout, yaxis: { ...layout.yaxis, showticklabels: false }, annotations: [...(layout.annotations ?? []), emptyNote(text)] };
 }
 
+// float32's machine epsilon, 2^-23: the size of the rounding the fused backward's audit shows
+const FLOAT32_EPS = 2 ** -23;
+// the audit's log axis always spans these decades at least: ticks 1e-9 … 1e-5 even when every
+// difference sits within one decade (a single tick label otherwise)
+const AUDIT_SPAN = [1e-9, 1e-5];
+
+function auditGuide(t) {
+  return {
+    shapes: [{ name: "eps", type: "line", xref: "paper", x0: 0, x1: 1, y0: FLOAT32_EPS, y1: FLOAT32_EPS,
+      line: { color: "#b4bbc8", width: 1, dash: "dot" } }],
+    annotations: [{ name: "eps", xref: "paper", x: 1, y: Math.log10(FLOAT32_EPS), xanchor: "right", yanchor: "bottom",
+      showarrow: false, text: t("chart_audit_eps"), font: { size: 10, color: "#6b7385" } }],
+  };
+}
+
 const paramLegend = { orientation: "h", x: 0, y: 1, yanchor: "bottom", font: { size: 10 }, itemwidth: 30, tracegroupgap: 0 };
 
 export class TrainCharts {
   constructor(divs, Plotly) {
     this.divs = divs;  // {loss, audit, ratio, saturation}
     this.Plotly = Plotly;
+    // a caption under the audit chart: why its differences are not zero beside "26/26 bit-exact"
+    this.caption = document.createElement("p");
+    this.caption.className = "muted chart-caption";
+    this.caption.id = "chart-audit-caption";
+    divs.audit.after(this.caption);
     this.buffer = null;
     this.timer = null;
     this.last = 0;
@@ -82,14 +104,17 @@ export class TrainCharts {
     const params = (extra) => PARAMS.map((name, i) => ({
       type: "scatter", mode: "lines", name, x: [], y: [], line: { color: COLORS[i], width: 1.6 }, ...extra,
     }));
+    this.caption.textContent = t("chart_audit_caption");
     this.ready = Promise.all([
       P.react(this.divs.loss, [{
         type: "scatter", mode: "lines", name: "log10 loss", x: [], y: [], customdata: [], line: { color: "#3457d5", width: 1.5 },
         hovertemplate: `${t("chart_loss_hover")}<extra></extra>`,
       }], withEmpty(baseLayout(t, steps, axis(t("chart_log10_loss")), { ...decay }), waiting), CONFIG),
       P.react(this.divs.audit, params({ mode: "lines+markers", marker: { size: 4 }, hovertemplate: "%{y:.2e}" }),
-        withEmpty(baseLayout(t, steps, axis(t("chart_rel_diff"), { type: "log", tickformat: ".0e", dtick: 1 }),
-          { showlegend: true, legend: paramLegend, margin: { l: 52, r: 10, t: 26, b: 34 } }), auditOff ? t("chart_audit_off") : waiting), CONFIG),
+        withEmpty(baseLayout(t, steps, axis(t("chart_rel_diff"), { type: "log", tickformat: ".0e", dtick: 1,
+          autorangeoptions: { include: AUDIT_SPAN } }),
+        { showlegend: true, legend: paramLegend, margin: { l: 52, r: 10, t: 26, b: 34 }, ...auditGuide(t) }),
+        auditOff ? t("chart_audit_off") : waiting), CONFIG),
       P.react(this.divs.ratio, params({ hovertemplate: "%{y:.2f}" }),
         withEmpty(baseLayout(t, steps, axis(t("chart_log10_ratio")), {
           showlegend: true, legend: paramLegend, margin: { l: 52, r: 10, t: 26, b: 34 },
@@ -183,6 +208,7 @@ export class TrainCharts {
   // A language change: the axis titles and the labels on the charts, the data untouched.
   relabel(t) {
     this.t = t;
+    this.caption.textContent = t("chart_audit_caption");
     if (!this.config) return Promise.resolve();
     const P = this.Plotly;
     const cfg = this.config;
@@ -191,6 +217,7 @@ export class TrainCharts {
     const text = (chart, a) => {
       if (a.name === "lr-decay") return ` ${t("chart_lr_decay", { lr: cfg.lr_decayed })}`;
       if (a.name === "ideal") return t("chart_ideal");
+      if (a.name === "eps") return t("chart_audit_eps");
       if (a.name === "empty") return chart === "audit" && auditOff ? t("chart_audit_off") : waiting;
       if (a.name?.startsWith("final-")) return `${t(`loss_${a.name.slice(6)}`)} ${a.text.split(" ").at(-1)}`;
       return a.text;

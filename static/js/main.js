@@ -359,7 +359,8 @@ const trainView = new train.TrainView({
   // "Open gradients of the trained network": the gradient view of the run config the stream returned
   openGradients(rc) {
     const next = { ...state, seed: String(rc.seed), batch_size: String(rc.batch_size), n_embd: String(rc.n_embd),
-      n_hidden: String(rc.n_hidden), train_steps: String(rc.train_steps) };
+      n_hidden: String(rc.n_hidden), train_steps: String(rc.train_steps),
+      train_schedule_steps: String(rc.train_schedule_steps ?? 0) };
     loadRun(next);  // first: with this request pending, showView starts no other
     state.view = "grad";
     showView();
@@ -448,6 +449,7 @@ dom.openCell.addEventListener("click", () => grader.open());
 dom.trained.addEventListener("click", (event) => {
   if (!event.target.closest("#at-init")) return;
   dom.form.elements.train_steps.value = "0";  // back to the gradients at initialisation
+  dom.form.elements.train_schedule_steps.value = "0";
   applyConfig();
 });
 

@@ -1,7 +1,7 @@
 // Server-Sent Events read with fetch() rather than EventSource, for two reasons: EventSource cannot
-// read a 4xx body (the server's 422 message for a bad parameter, its 429 "busy"), and it reconnects on
-// its own, which would start a second training. Aborting the fetch closes the connection, and closing
-// it is what stops the training on the server.
+// read a 4xx body (the server's 422 message for a bad parameter, its 429 "busy" with Retry-After), and
+// it reconnects on its own, which would start a second training. Aborting the fetch closes the
+// connection, which ends the training on the server at once; stopStream() ends it gracefully.
 
 const v = new URL(import.meta.url).search;
 const { ApiError, errorFrom } = await import(`./api.js${v}`);
@@ -78,4 +78,18 @@ export async function streamEvents(url, { signal, onEvent }) {
   } finally {
     reader.releaseLock();
   }
+}
+
+// Asks the server to stop the stream named `streamId` gracefully: the run finishes its step, evaluates
+// and sends "done" (stopped: true) on the open stream. Rejects with an ApiError when the server cannot
+// (no such stream there: 404), so the caller can close the stream instead.
+export async function stopStream(streamId) {
+  let response;
+  try {
+    response = await fetch(`/api/train/stop?${new URLSearchParams({ stream_id: streamId })}`,
+      { method: "POST", headers: { Accept: "application/json" }, cache: "no-store" });
+  } catch {
+    throw new ApiError(0, { error: "network", message: "" });
+  }
+  if (!response.ok) throw await errorFrom(response);
 }

@@ -15,6 +15,8 @@ export const FIELDS = [
   { name: "variant", kind: "text", config: true, default: "chain" },
   // 0: the gradients at initialisation; N: of the network after N SGD steps (the Train view's result)
   { name: "train_steps", kind: "int", config: true, default: "0" },
+  // 0: that training ran its whole schedule; M: it was stopped after train_steps of M steps (Train view's Stop)
+  { name: "train_schedule_steps", kind: "int", config: true, default: "0" },
   { name: "node", kind: "text", config: false, default: "" },  // "" = the first row of the table
   { name: "diff_scale", kind: "enum", config: false, default: "linear", allowed: ["linear", "log"] },
   { name: "lang", kind: "enum", config: false, default: "en", allowed: ["en", "de"] },

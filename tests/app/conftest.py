@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -7,6 +9,22 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_state_dir() -> Iterator[str]:
+    """Slots, rate limits and checkpoints of these tests in a directory of their own (servers the
+    tests start inherit it), not in the user's ~/.cache where a running server keeps its state."""
+    saved = os.environ.get("NINJA_STATE_DIR")
+    with tempfile.TemporaryDirectory(prefix="ninja-test-state-") as directory:
+        os.environ["NINJA_STATE_DIR"] = directory
+        try:
+            yield directory
+        finally:
+            if saved is None:
+                os.environ.pop("NINJA_STATE_DIR", None)
+            else:
+                os.environ["NINJA_STATE_DIR"] = saved
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 import gzip
+import os
 
 from fastapi.testclient import TestClient
 
 import ninja_core
+from app.schemas import Health
 
 
-def test_healthz(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok", "version": ninja_core.__version__}
+def test_healthz_names_the_worker_that_answered(client: TestClient) -> None:
+    doc = client.get("/healthz").json()
+    Health.model_validate(doc)
+    assert (doc["status"], doc["version"]) == ("ok", ninja_core.__version__)
+    assert doc["pid"] == os.getpid()  # the test client runs the app in this process
+    assert {"runs", "trainings", "checkpoint_hits", "checkpoints"} <= set(doc["runs"])
 
 
 def test_page_has_security_headers_and_no_inline_script(client: TestClient) -> None:

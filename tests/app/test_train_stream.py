@@ -9,7 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import torch
 from fastapi.testclient import TestClient
+
+from ninja_core.config import Config
 
 from .support import cpu_seconds, serve, server_pid
 
@@ -52,16 +55,67 @@ def test_short_run_streams_events_in_order(client: TestClient) -> None:
     assert done["run_config"]["train_steps"] == 2000 and done["run_config"]["n_hidden"] == 64
 
 
-def test_trained_gradient_view_opens_from_the_stream(client: TestClient) -> None:
+def test_trained_gradient_view_opens_from_the_stream_without_training(client: TestClient) -> None:
     with client.stream("GET", "/api/train/stream", params={"steps": 300, "n_hidden": 32}) as r:
         done = next(d for k, d in read_events(r.iter_lines()) if k == "done")
-    from ninja_core.train import trained_params_cache_info
-
-    misses = trained_params_cache_info()["misses"]
-    doc = client.post("/api/runs", json=done["run_config"]).json()
+    registry = client.app.state.registry  # type: ignore[attr-defined]
+    trainings = registry.stats()["trainings"]
+    rc = done["run_config"]
+    assert (rc["train_steps"], rc["train_schedule_steps"], done["stopped"]) == (300, 0, False)
+    doc = client.post("/api/runs", json=rc).json()
     assert doc["config"]["train_steps"] == 300
-    assert trained_params_cache_info()["misses"] == misses  # served from the stream's weights, not retrained
+    assert registry.stats()["trainings"] == trainings  # served from the stream's checkpoint, not retrained
     assert len(doc["nodes"]) == 26 and doc["loss"] < 3.0
+    # the stream's weights are exactly the ones the engine's own training gives for that config
+    from ninja_core.train import trained_params
+
+    cfg = Config(**{k: v for k, v in rc.items() if k != "train_schedule_steps"})
+    saved = registry.store.load(registry.trained_key(cfg))
+    expected = trained_params(cfg, 300)
+    assert saved is not None and all(torch.equal(saved[k], expected[k]) for k in expected)
+
+
+@pytest.mark.slow
+def test_stop_keeps_what_was_reached_and_opens_its_gradients(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NINJA_STATE_DIR", str(tmp_path))
+    stream_id = "test-stop-0123456789"
+    with serve() as base, httpx.Client(base_url=base, timeout=60) as c:
+        params = {"steps": 200_000, "n_hidden": 32, "audit_every": 1000, "stream_id": stream_id}
+        with c.stream("GET", "/api/train/stream", params=params) as r:
+            events = read_events(r.iter_lines())
+            start = next(events)
+            assert start == ("start", start[1]) and start[1]["stream_id"] == stream_id
+            for kind, data in events:
+                if kind == "progress" and data["step"] >= 1000:
+                    break
+            stop = httpx.post(f"{base}/api/train/stop", params={"stream_id": stream_id}, timeout=30)
+            assert stop.status_code == 202 and stop.json() == {"stream_id": stream_id, "stopping": True}
+            rest = list(events)
+        kind, done = rest[-1]
+        assert kind == "done" and done["stopped"] is True
+        assert 1000 <= done["steps"] < 200_000 and len(done["samples"]) == 20 and done["val_loss"] < 3.3
+        rc = done["run_config"]
+        assert (rc["train_steps"], rc["train_schedule_steps"]) == (done["steps"], 200_000)
+        # the stream is over: stopping it again finds nothing
+        assert httpx.post(f"{base}/api/train/stop", params={"stream_id": stream_id}).status_code == 404
+        # the gradients of the weights reached, from the checkpoint the stream left (nothing trained)
+        doc = c.post("/api/runs", json=rc)
+        assert doc.status_code == 200, doc.text
+        assert doc.json()["config"]["train_schedule_steps"] == 200_000
+        assert f"-t{done['steps']}of200000-" in doc.json()["run_id"]
+        assert c.get("/healthz").json()["runs"]["trainings"] == 0
+        assert c.get(f"/api/runs/{doc.json()['run_id']}").status_code == 200
+    # and they are bit for bit the weights a retraining stopped at the same step gives
+    from app.registry import RunRegistry
+    from app.settings import Settings
+    from app.trainer import prefix_params
+
+    registry = RunRegistry(Settings(state_dir=tmp_path))
+    cfg = Config(**{k: v for k, v in rc.items() if k != "train_schedule_steps"})
+    saved = registry.store.load(registry.trained_key(cfg, 200_000))
+    again = prefix_params(cfg, 200_000, registry.dataset.path)
+    registry.close()
+    assert saved is not None and all(torch.equal(saved[k], again[k]) for k in again)
 
 
 @pytest.mark.parametrize(("params", "field"), [({"steps": 0}, "steps"), ({"steps": 300_000}, "steps"),
@@ -97,3 +151,18 @@ def test_closing_the_stream_stops_the_work_and_frees_the_slot(monkeypatch: pytes
             with c.stream("GET", "/api/train/stream", params={"steps": 100, "n_hidden": 16}) as again:
                 assert again.status_code == 200
                 assert any(line.startswith("event: done") for line in again.iter_lines())
+
+
+def test_stream_ids_name_one_running_stream(tmp_path: Path, client: TestClient) -> None:
+    from app.routes.train import StreamFlags
+
+    flags = StreamFlags(tmp_path)
+    assert flags.start("stream-one") and not flags.start("stream-one")  # a second stream with a running id: no
+    assert flags.request_stop("stream-one") and flags.stop_path("stream-one").exists()
+    assert not flags.request_stop("stream-two")
+    flags.end("stream-one")
+    assert flags.start("stream-one")  # free again once it ended
+    r = client.post("/api/train/stop", params={"stream_id": "nobody-runs-this"})
+    assert r.status_code == 404 and "stream_id nobody-runs-this" in r.json()["message"]
+    r = client.post("/api/train/stop", params={"stream_id": "a b"})
+    assert r.status_code == 422 and r.json()["field"] == "stream_id" and "letters, digits" in r.json()["message"]

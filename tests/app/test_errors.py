@@ -1,0 +1,82 @@
+"""Error text that fits its endpoint: each endpoint's own fields, the allowed methods, our words (not
+pydantic's), German on request, and one clear line for a bad setting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+
+from .support import ROOT
+
+PYDANTIC_WORDING = ("Input should", "Field required", "String should", "Value error", "validation error for")
+
+
+def no_pydantic_words(text: str) -> None:
+    assert not any(w in text for w in PYDANTIC_WORDING), text
+
+
+def test_check_and_grade_name_their_own_fields(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
+    run_id = default_run_doc["run_id"]
+    r = client.post(f"/api/runs/{run_id}/check", json={"node": "h", "code": "1", "seed": 3})
+    assert r.status_code == 422 and r.json()["field"] == "seed"
+    assert r.json()["message"] == "seed: unknown field; allowed fields: node, code, lang"
+    r = client.post(f"/api/runs/{run_id}/grade", json={"code": "1", "node": "h"})
+    assert r.json()["message"] == "node: unknown field; allowed fields: code, lang"
+    r = client.post(f"/api/runs/{run_id}/check", json={"code": "1"})
+    assert r.json()["message"] == "node: required field; fields: node, code, lang"
+    r = client.post(f"/api/runs/{run_id}/grade", json=[1])
+    assert r.json()["message"] == "the request body must be a JSON object with the fields: code, lang"
+    r = client.post("/api/runs", json={"bogus": 1})  # the run's own list where it belongs
+    assert r.json()["message"].startswith("bogus: unknown field; allowed fields: seed, batch_size")
+    for response in (r, client.post(f"/api/runs/{run_id}/check", json={"node": "h", "code": 5}),
+                     client.post(f"/api/runs/{run_id}/check", json={"node": "h", "code": "1", "lang": "fr"}),
+                     client.get(f"/api/runs/{run_id}/nodes/h", params={"arrays": "maybe"})):
+        assert response.status_code == 422
+        no_pydantic_words(response.text)
+
+
+def test_lang_is_accepted_and_messages_come_in_german(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
+    run_id = default_run_doc["run_id"]
+    r = client.post(f"/api/runs/{run_id}/grade", json={"code": "dh = dlogits @ W2.T", "lang": "de"})
+    assert r.status_code == 200
+    r = client.post(f"/api/runs/{run_id}/check", json={"node": "h", "code": "1", "lang": "de", "x": 1})
+    assert r.json()["message"] == "x: unbekanntes Feld; erlaubte Felder: node, code, lang"
+    r = client.get(f"/api/runs/{run_id}/nodes/nope", params={"lang": "de"})
+    assert r.status_code == 404 and r.json()["message"].startswith("unbekannter Knoten 'nope'")
+    r = client.post(f"/api/runs/{run_id}/check", json={"node": "h", "code": "1", "lang": "fr"})
+    assert r.json()["field"] == "lang" and r.json()["allowed"] == ["en", "de"]
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("DELETE", "/api/runs", "POST"), ("PUT", "/healthz", "GET"), ("GET", "/api/runs/x/check", "POST"),
+    ("GET", "/api/train/stop", "POST"),
+])
+def test_405_says_which_methods_are_allowed(client: TestClient, method: str, path: str, allowed: str) -> None:
+    r = client.request(method, path)
+    assert r.status_code == 405 and r.headers["allow"] == allowed
+    assert r.json()["message"] == f"{method} is not allowed on {path}; allowed: {allowed}"
+    assert r.json()["allowed"] == [allowed]
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"NINJA_WORKERS": "abc"}, "NINJA_WORKERS='abc': must be an integer"),
+    ({"NINJA_WORKERS": "0"}, "NINJA_WORKERS='0': must be at least 1"),
+    ({"PORT": "70000"}, "PORT='70000': must be at most 65535"),
+    ({"NINJA_REQUEST_TIMEOUT_S": "soon"}, "NINJA_REQUEST_TIMEOUT_S='soon': must be a number"),
+])
+def test_a_bad_setting_is_one_clear_line(env: dict[str, str], expected: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "app"], cwd=ROOT, env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"python -m app: error: {expected}"
+
+
+def test_a_bad_setting_under_plain_uvicorn_is_one_line_too() -> None:
+    proc = subprocess.run([sys.executable, "-c", "import app.main"], cwd=ROOT,
+                          env={**os.environ, "NINJA_WORKERS": "abc"}, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "invalid setting: NINJA_WORKERS='abc': must be an integer"
