@@ -53,12 +53,12 @@ class RateLimited(Busy):
 
 
 german({
-    "{n} heavy jobs (trainings, large runs) are running on this server, the most it runs at once; "
-    "try again in {s} s": "Auf diesem Server laufen {n} rechenintensive Aufträge (Trainings, große Läufe), "
-                          "mehr laufen nicht gleichzeitig; versuch es in {s} s wieder",
-    "{n} training runs are already streaming from this server, the most it runs at once; try again when one "
-    "has finished (in about {s} s)": "Auf diesem Server laufen schon {n} Trainings, mehr laufen nicht "
-                                     "gleichzeitig; versuch es wieder, wenn eines fertig ist (in etwa {s} s)",
+    "this server runs at most {n} heavy jobs at once (trainings, large runs), and all are in use; try again in {s} s":
+        "dieser Server führt höchstens {n} rechenintensive Aufträge gleichzeitig aus (Trainings, große Läufe), und "
+        "alle sind belegt; versuch es in {s} s wieder",
+    "this server runs at most {n} training streams at once, and all are in use; try again in about {s} s":
+        "dieser Server führt höchstens {n} Trainings gleichzeitig aus, und alle sind belegt; versuch es in etwa {s} s "
+        "wieder",
     "you already have {n} heavy jobs or trainings running, the most one client may run at once; try again "
     "when one has finished": "Du hast schon {n} rechenintensive Aufträge oder Trainings laufen, mehr darf "
                              "ein Client nicht gleichzeitig; versuch es wieder, wenn einer fertig ist",
@@ -191,11 +191,11 @@ class Budget:
                 retry_after = pool.seconds_until_free(retry_after)
                 message: Text
                 if kind == "heavy":
-                    message = tr("{n} heavy jobs (trainings, large runs) are running on this server, the most it runs "
-                                 "at once; try again in {s} s", n=pool.limit, s=retry_after)
+                    message = tr("this server runs at most {n} heavy jobs at once (trainings, large runs), and all are "
+                                 "in use; try again in {s} s", n=pool.limit, s=retry_after)
                 else:
-                    message = tr("{n} training runs are already streaming from this server, the most it runs at once; "
-                                 "try again when one has finished (in about {s} s)", n=pool.limit, s=retry_after)
+                    message = tr("this server runs at most {n} training streams at once, and all are in use; try again "
+                                 "in about {s} s", n=pool.limit, s=retry_after)
                 raise Busy(message, retry_after)
             lock.note(f"{time.time() + seconds:.3f}")
             ticket.locks.append(lock)

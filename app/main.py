@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,7 +18,7 @@ from ninja_core.config import Config
 from ninja_core.data import DataError
 from ninja_core.perf import tune_allocator
 
-from . import errors, openapi
+from . import errors, openapi, trainer
 from .budget import Budget
 from .middleware import BodyLimit, SecurityHeaders
 from .registry import Busy, RunRegistry, Timeout
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with contextlib.suppress(Timeout, Busy):  # best effort: a tight timeout must not stop the server
             await app.state.registry.get(Config())
         await asyncio.to_thread(plotly_asset().bodies)  # gzip plotly.js once now, not for the first visitor
+        # the trainings' forkserver, started in the background: the first training need not wait for it
+        threading.Thread(target=trainer.warm_up, name="forkserver-warm-up", daemon=True).start()
         log.info("data %s (%s), %d torch thread(s), state %s, checkpoints %s", app.state.registry.dataset.path,
                  app.state.registry.fingerprint, settings.torch_threads, directory, app.state.registry.store.root)
         yield

@@ -74,6 +74,8 @@ def install(app: FastAPI, settings: Settings) -> None:
         for model in ("RunRequest", "RunConfig"):
             properties = schemas.get(model, {}).get("properties", {})
             _set_maximum(properties.get("train_steps"), settings.max_train_steps_in_run)
+            _set_maximum(properties.get("train_schedule_steps"),
+                         max(settings.max_train_steps_in_run, settings.max_train_stream_steps))
             _set_maximum(properties.get("seed"), SEED_MAX_IN_SCHEMA)
         for path, item in doc.get("paths", {}).items():
             for operation in item.values():

@@ -78,9 +78,9 @@ def data_fingerprint(path: Path) -> str:
 
 
 def canonical_schedule(cfg: Config, schedule: int) -> int:
-    """0 when the training ran its whole schedule (the usual case) or did not run, else the schedule's
-    length (a training stopped early)."""
-    return 0 if cfg.train_steps == 0 or schedule in (0, cfg.train_steps) else schedule
+    """0 when the training ran its whole schedule (the usual case: a schedule no longer than the steps
+    trained) or did not run, else the schedule's length (a training stopped early)."""
+    return 0 if cfg.train_steps == 0 or schedule <= cfg.train_steps else schedule
 
 
 def run_id_for(cfg: Config, fingerprint: str, schedule: int = 0) -> str:
@@ -108,9 +108,10 @@ def parse_run_id(run_id: str, fingerprint: str) -> tuple[Config, int]:
     except ConfigError as exc:
         raise RunNotFound(f"run id {run_id!r} is out of range: {exc}") from None
     schedule = int(match["schedule"] or 0)
-    if schedule and schedule <= cfg.train_steps:
-        raise RunNotFound(f"run id {run_id!r}: a training stopped at step {cfg.train_steps} was scheduled for more steps, "
-                          f"not {schedule}")
+    canonical = run_id_for(cfg, fingerprint, schedule)
+    if run_id != canonical:  # one run, one id: no leading zeros, no schedule that changes nothing
+        raise RunNotFound(f"run id {run_id!r} is not written the one way a run id is written; this run's id is "
+                          f"{canonical!r}")
     return cfg, schedule
 
 
@@ -227,12 +228,9 @@ class RunRegistry:
         if cfg.train_steps > self.settings.max_train_steps_in_run:
             raise ConfigError("train_steps", f"this server computes gradient views after at most "
                                              f"{self.settings.max_train_steps_in_run} training steps, got {cfg.train_steps}")
-        if schedule and schedule <= cfg.train_steps:
-            raise ConfigError("train_schedule_steps", f"must be 0 (the whole schedule) or more than train_steps "
-                                                      f"({cfg.train_steps}): a training stopped early, got {schedule}")
         if schedule > max(self.settings.max_train_steps_in_run, self.settings.max_train_stream_steps):
-            raise ConfigError("train_schedule_steps", f"this server trains at most "
-                                                      f"{self.settings.max_train_stream_steps} steps, got {schedule}")
+            most = max(self.settings.max_train_steps_in_run, self.settings.max_train_stream_steps)
+            raise ConfigError("train_schedule_steps", f"this server trains at most {most} steps, got {schedule}")
         cells = cfg.batch_size * cfg.n_hidden
         if cells > self.settings.max_run_cells:
             raise ConfigError("batch_size", f"batch_size × n_hidden = {cells} is over this server's limit of "
@@ -341,8 +339,8 @@ class RunRegistry:
     async def get(self, cfg: Config, schedule: int = 0, client: str = "local") -> tuple[str, Run]:
         """The run for `cfg`: from the cache, computed inline when small, or in the pool when heavy;
         a trained run's weights from the checkpoint store. `client` is who pays for new heavy work."""
-        schedule = canonical_schedule(cfg, schedule)
         self.check_limits(cfg, schedule)
+        schedule = canonical_schedule(cfg, schedule)
         run_id = self.run_id(cfg, schedule)
         run = self.cached(run_id)
         if run is not None:

@@ -56,8 +56,8 @@ class RunConfig(BaseModel):
                                                description="chain: every step; fused: cross-entropy and batchnorm in one")
     train_steps: Annotated[int, _bounded("train_steps", "0: gradients at initialisation; N: after N SGD steps"), JSON_INT] = 0
     train_schedule_steps: Annotated[int, Field(ge=0, le=LIMITS["train_steps"][1], description=(
-        "0: the training ran its whole schedule (the usual case); M > train_steps: a training scheduled for M steps "
-        "(lr 0.1, then 0.01 from M/2) that was stopped after train_steps, as the Train view's Stop leaves it")),
+        "M > train_steps: a training scheduled for M steps (lr 0.1, then 0.01 from M/2) that was stopped after "
+        "train_steps, as the Train view's Stop leaves it; 0 (or any M <= train_steps): it ran its whole schedule")),
         JSON_INT] = 0
 
 

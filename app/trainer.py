@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from ninja_core.config import Config
+from ninja_core.data import Dataset
 from ninja_core.train import TrainConfig
 
 _CONTEXT_LOCK = threading.Lock()
@@ -38,8 +39,17 @@ def _mp_context() -> Any:
     with _CONTEXT_LOCK:
         if _context is None:
             _context = mp.get_context("forkserver")
-            _context.set_forkserver_preload(["torch", "ninja_core.train", "app.trainer"])
+            _context.set_forkserver_preload(["torch", "ninja_core.train", "app.trainer", "app.train_preload"])
         return _context
+
+
+def warm_up() -> None:
+    """Start the forkserver now (it imports torch and loads the word list, ~1-3 s), so that the
+    first training of this process does not wait for it. Safe to call more than once."""
+    from multiprocessing import forkserver
+
+    _mp_context()
+    forkserver.ensure_running()
 
 
 def train_config_for(cfg: Config, steps: int) -> TrainConfig:
@@ -49,7 +59,7 @@ def train_config_for(cfg: Config, steps: int) -> TrainConfig:
                        batch_size=cfg.batch_size, steps=steps)
 
 
-def prefix_params(cfg: Config, schedule: int, data_path: str | Path) -> dict[str, torch.Tensor]:
+def prefix_params(cfg: Config, schedule: int, data_path: str | Path | Dataset) -> dict[str, torch.Tensor]:
     """The weights after cfg.train_steps steps of a training scheduled for `schedule` steps (a
     stopped training): the same run as the stream's, stopped at the same step, so bit-identical."""
     from ninja_core.train import DoneEvent, iter_training
@@ -84,12 +94,13 @@ def _checkpoint_child(job: dict[str, Any], control: Connection) -> None:
     from ninja_core.checkpoints import CheckpointStore
     from ninja_core.train import trained_params
 
+    from .train_preload import dataset_for
+
     torch.set_num_threads(1)
     cfg = Config.from_dict(job["config"])
-    if job["schedule"]:
-        params = prefix_params(cfg, job["schedule"], job["data_path"])
-    else:
-        params = trained_params(cfg, cfg.train_steps, job["data_path"])
+    data = dataset_for(job["data_path"])
+    schedule = job["schedule"]  # a stopped training's schedule, else 0: the engine's own recipe
+    params = prefix_params(cfg, schedule, data) if schedule else trained_params(cfg, cfg.train_steps, data)
     CheckpointStore(job["root"], job["max_bytes"]).save(job["key"], params, job["meta"])
 
 
@@ -126,6 +137,8 @@ def _run(cfg: dict[str, Any], data_path: str, conn: Connection, stop_path: str |
     weights. A file at `stop_path` asks for a graceful stop: finish the step, evaluate, send done."""
     from ninja_core.train import DoneEvent, TrainConfig, iter_training
 
+    from .train_preload import dataset_for
+
     with contextlib.suppress(OSError):
         os.nice(nice)
     asked = 0
@@ -136,7 +149,7 @@ def _run(cfg: dict[str, Any], data_path: str, conn: Connection, stop_path: str |
         return stop_path is not None and asked % STOP_POLL_STEPS == 0 and os.path.exists(stop_path)
 
     try:
-        for event in iter_training(TrainConfig.from_dict(cfg), data_path, should_stop):
+        for event in iter_training(TrainConfig.from_dict(cfg), dataset_for(data_path), should_stop):
             payload = event.to_dict()
             if isinstance(event, DoneEvent) and event.model is not None:
                 # as bytes: a pickled tensor would travel as shared memory owned by this process, which is

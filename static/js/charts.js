@@ -43,9 +43,14 @@ function withEmpty(layout, text) {
 
 // float32's machine epsilon, 2^-23: the size of the rounding the fused backward's audit shows
 const FLOAT32_EPS = 2 ** -23;
-// the audit's log axis always spans these decades at least: ticks 1e-9 … 1e-5 even when every
-// difference sits within one decade (a single tick label otherwise)
-const AUDIT_SPAN = [1e-9, 1e-5];
+// the audit's log axis always spans these decades (log10) at least: ticks 1e-9 … 1e-5 even when every
+// difference sits within one decade (plotly's autorange gave a single tick label then)
+const AUDIT_SPAN = [-9, -5];
+
+// The audit axis range (log10 units) that holds AUDIT_SPAN and every positive value seen.
+function auditRange(lo, hi) {
+  return [Math.min(AUDIT_SPAN[0], Math.floor(Math.log10(lo))), Math.max(AUDIT_SPAN[1], Math.ceil(Math.log10(hi)))];
+}
 
 function auditGuide(t) {
   return {
@@ -91,6 +96,7 @@ export class TrainCharts {
     this.config = config;
     this.t = t;
     this.filled = { loss: false, audit: false, ratio: false, saturation: false };
+    this.auditSeen = { lo: Infinity, hi: 0, range: [...AUDIT_SPAN] };
     const waiting = t(config.lr ? "chart_waiting" : "chart_idle");
     const auditOff = config.audit_every === 0 || config.audit_every === "0";
     const P = this.Plotly;
@@ -112,7 +118,7 @@ export class TrainCharts {
       }], withEmpty(baseLayout(t, steps, axis(t("chart_log10_loss")), { ...decay }), waiting), CONFIG),
       P.react(this.divs.audit, params({ mode: "lines+markers", marker: { size: 4 }, hovertemplate: "%{y:.2e}" }),
         withEmpty(baseLayout(t, steps, axis(t("chart_rel_diff"), { type: "log", tickformat: ".0e", dtick: 1,
-          autorangeoptions: { include: AUDIT_SPAN } }),
+          range: [...AUDIT_SPAN], autorange: false }),
         { showlegend: true, legend: paramLegend, margin: { l: 52, r: 10, t: 26, b: 34 }, ...auditGuide(t) }),
         auditOff ? t("chart_audit_off") : waiting), CONFIG),
       P.react(this.divs.ratio, params({ hovertemplate: "%{y:.2f}" }),
@@ -140,8 +146,13 @@ export class TrainCharts {
       b.loss.customdata.push(event.loss);
     } else if (event.kind === "audit") {
       PARAMS.forEach((name, i) => {
+        const y = event.max_rel_diff[name] ?? null;
         b.audit[i].x.push(event.step);
-        b.audit[i].y.push(event.max_rel_diff[name] ?? null);
+        b.audit[i].y.push(y);
+        if (y > 0 && Number.isFinite(y)) {
+          this.auditSeen.lo = Math.min(this.auditSeen.lo, y);
+          this.auditSeen.hi = Math.max(this.auditSeen.hi, y);
+        }
       });
     } else if (event.kind === "stats") {
       PARAMS.forEach((name, i) => {
@@ -185,11 +196,21 @@ export class TrainCharts {
     };
     this.drawing = this.drawing.then(() => this.ready).then(() => Promise.all([
       b.loss.x.length ? extend("loss", { x: [b.loss.x], y: [b.loss.y], customdata: [b.loss.customdata] }, [0]) : null,
-      b.audit[0].x.length ? extend("audit", many(b.audit), idx) : null,
+      b.audit[0].x.length ? extend("audit", many(b.audit), idx).then(() => this.fitAudit()) : null,
       b.ratio[0].x.length ? extend("ratio", many(b.ratio), idx) : null,
       b.saturation.x.length ? extend("saturation", { x: [b.saturation.x], y: [b.saturation.y] }, [0]) : null,
     ])).then(() => undefined);
     return this.drawing;
+  }
+
+  // Widens the audit axis when a difference falls outside it (a wrong formula shows as 1e-1, not off-chart).
+  fitAudit() {
+    const seen = this.auditSeen;
+    if (!(seen.hi > 0)) return null;
+    const range = auditRange(seen.lo, seen.hi);
+    if (range[0] === seen.range[0] && range[1] === seen.range[1]) return null;
+    seen.range = range;
+    return this.Plotly.relayout(this.divs.audit, { "yaxis.range": range });
   }
 
   // The final losses as dashed levels on the loss chart (their log10, like the curve).

@@ -94,8 +94,10 @@ def test_timeout_stops_the_work_and_the_server_stays_healthy(client: TestClient,
     start = time.monotonic()
     r = client.post(f"/api/runs/{default_run_doc['run_id']}/check", json={"node": "h", "code": slow})
     elapsed = time.monotonic() - start
-    assert r.status_code == 400 and r.json()["kind"] in ("timeout", "limit")
-    assert elapsed < 4.0
+    assert r.status_code == 400 and r.json()["kind"] in ("timeout", "limit")  # stopped by its own 2 s deadline
+    # no hang: a bound that tells a stopped program from one that ran its 100 000 matmuls (minutes), not a
+    # speed target (a busy machine must not fail it)
+    assert elapsed < 30
     assert client.get("/healthz").status_code == 200
 
 

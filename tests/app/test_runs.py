@@ -152,7 +152,7 @@ def test_a_run_slower_than_the_timeout_is_429_and_then_ready() -> None:
         r = c.post("/api/runs", json=body)
         assert r.status_code == 429 and r.headers["retry-after"] == "5"
         assert r.json()["error"] == "still_computing" and "background" in r.json()["message"]
-        for _ in range(100):  # it goes on and lands in the cache
+        for _ in range(600):  # it goes on and lands in the cache (within a minute even on a busy machine)
             r = c.post("/api/runs", json=body)
             if r.status_code == 200:
                 break
@@ -160,3 +160,20 @@ def test_a_run_slower_than_the_timeout_is_429_and_then_ready() -> None:
 
             time.sleep(0.1)
         assert r.status_code == 200 and len(r.json()["nodes"]) == 26
+
+
+def test_one_run_has_one_id(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
+    run_id = default_run_doc["run_id"]
+    padded = run_id.replace("-s2147483647-", "-s02147483647-")
+    r = client.get(f"/api/runs/{padded}")
+    assert r.status_code == 404 and run_id in r.json()["message"]  # names the one way to write it
+    # a schedule no longer than the steps trained changes nothing: the same run, written without it
+    body = {"seed": 3, "n_hidden": 8, "train_steps": 20}
+    plain = client.post("/api/runs", json=body).json()
+    same = client.post("/api/runs", json={**body, "train_schedule_steps": 20}).json()
+    assert same["run_id"] == plain["run_id"] and same["config"]["train_schedule_steps"] == 0
+    assert client.get(f"/api/runs/{plain['run_id'].replace('-t20-', '-t20of20-')}").status_code == 404
+    stopped = client.post("/api/runs", json={**body, "train_schedule_steps": 40}).json()
+    assert "-t20of40-" in stopped["run_id"] and stopped["config"]["train_schedule_steps"] == 40
+    assert stopped["loss"] != plain["loss"]  # another schedule, another network
+    assert client.get(f"/api/runs/{stopped['run_id']}").json()["run_id"] == stopped["run_id"]

@@ -224,19 +224,22 @@ def test_a_short_training_draws_its_charts_and_ends_with_losses_and_names(browse
     assert browser_page.problems.foreign_requests == []
 
 
-def test_stop_closes_the_stream_and_says_stopped(browser_page: BrowserPage) -> None:
+def test_stop_now_closes_the_stream_and_says_stopped(browser_page: BrowserPage) -> None:
+    # Stop asks the server to stop gracefully (tests/e2e/test_train_retry.py); a second press, "Stop now",
+    # closes the stream at once, which ends the training on the server with nothing to show
     page = open_train(browser_page, "&t_steps=200000&t_n_hidden=64&t_audit_every=0")
     failed: list[Request] = []
     page.on("requestfailed", lambda request: failed.append(request) if "/api/train/stream" in request.url else None)
     page.click("#train-start")
     page.wait_for_selector("#train-status[data-state='running']:not([data-step='0'])", timeout=TRAIN_TIMEOUT_MS)
     page.click("#train-stop")
+    page.click("#train-stop")
     status = page.locator("#train-status")
     expect(status).to_have_attribute("data-state", "stopped")
     expect(status).to_have_attribute("data-stream", "closed")
     expect(page.locator("#train-pill")).to_have_text("stopped")
     expect(page.locator("#train-stopped")).to_be_visible()
-    expect(page.locator("#open-trained")).to_have_count(0)  # a stopped run has no trained network to open
+    expect(page.locator("#open-trained")).to_have_count(0)  # closed before the server sent what it reached
     expect(page.locator("#train-start")).to_be_enabled()
     # the browser closed the connection, which is what stops the training on the server
     assert [r.failure for r in failed] == ["net::ERR_ABORTED"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,10 @@ from app.settings import Settings
 # Limits an operator would set on a small shared box: the largest configs are still valid input,
 # but a generator that picks them on every case would spend minutes computing, not testing.
 # Tightened in the published schema too (app/openapi.py), so every offered value is accepted.
-FUZZ_SETTINGS = Settings(max_train_steps_in_run=50, max_train_stream_steps=200, cache_runs=16)
+# Its own state directory (budget, checkpoints) and a rate limit a fuzzer does not hit every few cases.
+FUZZ_SETTINGS = Settings(max_train_steps_in_run=50, max_train_stream_steps=200, cache_runs=16,
+                         state_dir=Path(tempfile.mkdtemp(prefix="ninja-fuzz-")), rate_per_minute=100_000,
+                         rate_burst=10_000)
 APP = create_app(FUZZ_SETTINGS)
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))  # per operation; 8 operations → ≥ 1 000 cases
 
