@@ -260,21 +260,27 @@ class RunRegistry:
         except BaseException:
             lock.release()
             raise
-        meta = {"config": cfg.to_dict(), "train_schedule_steps": schedule, "data": self.fingerprint}
-        job = CheckpointTraining(cfg, schedule, key, self.store.root, self.store.max_bytes, self.dataset.path,
-                                 self.settings.heavy_nice, meta)
         with self._lock:
-            self._jobs.append(job)
             self.counters["trainings"] += 1
         log.info("training %s steps for checkpoint %s (seed %s)", training.steps, key, cfg.seed)
-        threading.Thread(target=self._finish, args=(training, job, lock, ticket), daemon=True, name="train-ckpt").start()
+        threading.Thread(target=self._train, args=(training, cfg, schedule, lock, ticket), daemon=True,
+                         name="train-ckpt").start()
         return training
 
-    def _finish(self, training: _Training, job: CheckpointTraining, lock: Any, ticket: Ticket) -> None:
+    def _train(self, training: _Training, cfg: Config, schedule: int, lock: Any, ticket: Ticket) -> None:
+        """Thread: start the training process (off the event loop: the first start of a process's
+        forkserver takes seconds), wait for it, free the lock and the slots."""
+        job: CheckpointTraining | None = None
+        ok = False
         try:
+            meta = {"config": cfg.to_dict(), "train_schedule_steps": schedule, "data": self.fingerprint}
+            job = CheckpointTraining(cfg, schedule, training.key, self.store.root, self.store.max_bytes,
+                                     self.dataset.path, self.settings.heavy_nice, meta)
+            with self._lock:
+                self._jobs.append(job)
             ok = job.wait()
         except Exception:
-            ok = False
+            log.exception("training for checkpoint %s failed", training.key)
         finally:
             ticket.release()
             lock.release()

@@ -188,12 +188,8 @@ async def train_stream(request: Request, query: Annotated[TrainQuery, Query()], 
         raise
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[Any] = asyncio.Queue()
-    try:
-        run = TrainingProcess(cfg, registry.dataset.path, stop_path=flags.stop_path(stream_id), nice=settings.heavy_nice)
-    except BaseException:
-        ticket.release()
-        flags.end(stream_id)
-        raise
+    holder: list[TrainingProcess] = []
+    leaving = threading.Event()
 
     def on_event(event: dict[str, Any]) -> None:
         if event.get("kind") == "done":  # keep the weights before anyone can ask for their gradients
@@ -203,14 +199,30 @@ async def train_stream(request: Request, query: Annotated[TrainQuery, Query()], 
         loop.call_soon_threadsafe(events.put_nowait, event)
 
     def read() -> None:
-        """Thread: hand the child's events to the event loop; free the slots when it ends."""
+        """Thread: start the training process (off the event loop: the first start of a process's
+        forkserver takes seconds), hand its events to the loop, free the slots when it ends."""
         try:
+            if leaving.is_set():
+                return
+            run = TrainingProcess(cfg, registry.dataset.path, stop_path=flags.stop_path(stream_id),
+                                  nice=settings.heavy_nice)
+            holder.append(run)
+            if leaving.is_set():  # the client left while the process started
+                return
             run.events(on_event)
+        except Exception as exc:
+            loop.call_soon_threadsafe(events.put_nowait, {"kind": "_failed", "error": f"{type(exc).__name__}: {exc}"})
         finally:
-            run.stop()
+            for run in holder:
+                run.stop()
             ticket.release()
             flags.end(stream_id)
             loop.call_soon_threadsafe(events.put_nowait, _END)
+
+    def stop_run() -> None:
+        leaving.set()
+        for run in holder:
+            run.stop()
 
     async def body() -> AsyncIterator[bytes]:
         try:
@@ -232,7 +244,7 @@ async def train_stream(request: Request, query: Annotated[TrainQuery, Query()], 
         finally:
             # On normal end, on error, and when the client disconnects. No await here: a cancelled
             # generator (client gone) would be cancelled again at the next await, before stopping.
-            threading.Thread(target=run.stop, name="train-stop", daemon=True).start()
+            threading.Thread(target=stop_run, name="train-stop", daemon=True).start()
 
     threading.Thread(target=read, name="train-stream", daemon=True).start()
     return StreamingResponse(body(), media_type="text/event-stream",
