@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint bench pytest fuzz load check clean
+.PHONY: run test lint bench pytest fuzz load cluster-test check clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,11 +26,14 @@ test: $(STAMP) lint pytest fuzz  ## everything CI runs
 pytest: $(STAMP)  ## unit, API, server, Docker-steps and browser tests
 	$(PY) -m pytest -q --ignore=tests/fuzz
 
-fuzz: $(STAMP)  ## schemathesis against the app's own OpenAPI document (>= 1 000 generated cases)
+fuzz: $(STAMP)  ## schemathesis against the app's OpenAPI document: in-process (>= 1 000 cases) and a live server
 	$(PY) -m pytest -q -s -p no:cacheprovider tests/fuzz
 
-load: $(STAMP)  ## bounded load test on loopback: 16 clients, 5 000 requests, RSS, p99
+load: $(STAMP)  ## bounded load tests on loopback (figures reported, not gated): the mix, and 8 heavy requests vs light traffic
 	$(PY) scripts/load.py
+
+cluster-test: $(STAMP)  ## 3 replicas behind Debian's nginx (deploy/nginx.conf), mixed load, one replica killed
+	$(PY) scripts/cluster_test.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -52,7 +52,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings = resolved
         torch.set_num_threads(settings.torch_threads)
         tune_allocator()
-        directory = state_dir(settings)
+        try:
+            directory = state_dir(settings)
+        except SettingsError as exc:
+            log.error("invalid setting: %s", exc)
+            raise SystemExit(2) from None
         app.state.budget = Budget(settings, directory)
         app.state.stream_flags = StreamFlags(directory / "streams")
         app.state.dojo_pool = DojoPool(settings.dojo_workers, settings.dojo_queue)

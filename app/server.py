@@ -21,7 +21,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ninja_core.data import DataError, load_dataset
 
-from .settings import SettingsError, get_settings
+from .settings import SettingsError, get_settings, state_dir
 
 
 def set_nodelay(transport: asyncio.BaseTransport) -> None:
@@ -46,6 +46,7 @@ class NoDelayH11Protocol(H11Protocol):
 def main(argv: Sequence[str] | None = None) -> int:
     try:  # a bad NINJA_* variable: one line that names it and what is allowed, like a bad NINJA_DATA_PATH
         settings = get_settings()
+        state_dir(settings)
     except SettingsError as exc:
         print(f"python -m app: error: {exc}", file=sys.stderr)
         return 2

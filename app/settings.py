@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     heavy_nice: int = Field(10, ge=0, le=19, description="niceness of training processes: interactive requests come first")
 
 
+class SettingsError(ValueError):
+    """A setting from the environment is invalid; the message names the variable and what is allowed."""
+
+
 def default_state_dir() -> Path:
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "backprop-ninja"
@@ -64,9 +68,20 @@ def default_state_dir() -> Path:
 
 def state_dir(settings: Settings) -> Path:
     """The state directory, created if needed; a temporary one (per user) when the default cannot be
-    written (a read-only home in a container)."""
+    written (a read-only home in a container). Raises SettingsError when NINJA_STATE_DIR or
+    NINJA_CHECKPOINT_DIR is given but cannot be written."""
+    for name, path in (("NINJA_CHECKPOINT_DIR", settings.checkpoint_dir), ("NINJA_STATE_DIR", settings.state_dir)):
+        if path is None:
+            continue
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SettingsError(tr("{var}={value}: {problem}", var=name, value=repr(str(path)),
+                                   problem=tr("cannot be created ({reason})", reason=exc.strerror))) from None
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise SettingsError(tr("{var}={value}: {problem}", var=name, value=repr(str(path)),
+                                   problem=tr("is not writable by this user")))
     if settings.state_dir is not None:
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
         return settings.state_dir
     try:
         path = default_state_dir()
@@ -80,10 +95,6 @@ def state_dir(settings: Settings) -> Path:
     return path
 
 
-class SettingsError(ValueError):
-    """A setting from the environment is invalid; the message names the variable and what is allowed."""
-
-
 german({
     "{var}={value}: {problem}": "{var}={value}: {problem}",
     "must be an integer": "muss eine ganze Zahl sein",
@@ -92,6 +103,8 @@ german({
     "must be at most {n}": "darf höchstens {n} sein",
     "must be greater than {n}": "muss größer als {n} sein",
     "invalid value": "ungültiger Wert",
+    "cannot be created ({reason})": "kann nicht angelegt werden ({reason})",
+    "is not writable by this user": "ist für diesen Benutzer nicht beschreibbar",
 })
 
 

@@ -67,6 +67,7 @@ def test_405_says_which_methods_are_allowed(client: TestClient, method: str, pat
     ({"NINJA_WORKERS": "0"}, "NINJA_WORKERS='0': must be at least 1"),
     ({"PORT": "70000"}, "PORT='70000': must be at most 65535"),
     ({"NINJA_REQUEST_TIMEOUT_S": "soon"}, "NINJA_REQUEST_TIMEOUT_S='soon': must be a number"),
+    ({"NINJA_STATE_DIR": "/proc/self/nope"}, "NINJA_STATE_DIR='/proc/self/nope': cannot be created (No such file or directory)"),
 ])
 def test_a_bad_setting_is_one_clear_line(env: dict[str, str], expected: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "app"], cwd=ROOT, env={**os.environ, **env}, capture_output=True,
