@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_http import Conn, pct  # noqa: E402 - scripts/ is not a package
+from bench_http import Conn, pct  # scripts/ is not a package: found through sys.path above
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

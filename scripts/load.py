@@ -7,7 +7,12 @@ Then a second phase measures small runs while batch-4096 runs are computed on th
 
 Prints requests/s, p50/p99 latency, errors, and the workers' RSS: after warm-up, at the end, peak.
 
-    python scripts/load.py [--clients 16] [--requests 5000] [--json]
+A third phase, `--phase class`, has N learners start a training at once as the page does (on 429 it
+waits Retry-After and asks again) while light traffic goes on: how long a class waits on one machine.
+
+Figures are reported, not gated: the script fails only on wrong answers (errors), never on timing.
+
+    python scripts/load.py [--clients 16] [--requests 5000] [--phase all|mixed|abuse|class] [--json]
 """
 
 from __future__ import annotations
@@ -346,6 +351,56 @@ async def abuse(port: int, clients: int, seconds: float) -> dict[str, Any]:
     }
 
 
+# ---- a class: N learners start a training at once, as the page does it (issue 16, Operations) ------
+
+async def learner(port: int, k: int, steps: int, out: list[dict[str, Any]]) -> None:
+    """One learner's Train view: GET the stream; on 429 wait Retry-After (as the page counts down) and
+    ask again; then read events to done."""
+    t0 = time.perf_counter()
+    refused = 0
+    while True:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET /api/train/stream?steps={steps}&seed={k}&stream_id=class-learner-{k:04d} HTTP/1.1\r\n"
+                     f"Host: x\r\nX-Forwarded-For: 198.51.100.{k % 250}\r\n\r\n".encode())
+        status = int((await reader.readline()).split()[1])
+        retry = 1
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "retry-after":
+                retry = int(value)
+        if status == 429:
+            refused += 1
+            writer.close()
+            await asyncio.sleep(retry)
+            continue
+        started = time.perf_counter() - t0
+        while line := await reader.readline():
+            if line.startswith(b"event: done") or line.startswith(b"event: error"):
+                break
+        writer.close()
+        out.append({"status": status, "refused": refused, "waited_s": started, "done_s": time.perf_counter() - t0})
+        return
+
+
+async def a_class(port: int, learners: int, steps: int, clients: int) -> dict[str, Any]:
+    await light_traffic(port, clients, 3.0, 40_000_000)  # warm-up
+    quiet = await light_traffic(port, clients, 6.0, 41_000_000)
+    out: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    trainings = asyncio.gather(*(learner(port, k, steps, out) for k in range(learners)))
+    light = await light_traffic(port, clients, 6.0, 42_000_000)
+    await trainings
+    wall = time.perf_counter() - t0
+    done = [o["done_s"] for o in out]
+    return {"learners": learners, "steps_each": steps, "all_done_s": round(wall, 1),
+            "done_p50_s": round(pct(done, 0.5), 1), "done_max_s": round(max(done), 1),
+            "waited_max_s": round(max(o["waited_s"] for o in out), 1),
+            "refused_then_retried": sum(o["refused"] for o in out),
+            "steps_per_s_all_learners": round(learners * steps / wall),
+            "light_quiet": quiet, "light_during_class": light,
+            "failed": sum(o["status"] != 200 for o in out)}
+
+
 def report(title: str, results: dict[str, Any], targets: list[tuple[str, bool]]) -> None:
     print(title)
     for key, value in results.items():
@@ -360,8 +415,11 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--port", type=int, default=0, help="port of the server it starts (default: a free one)")
-    parser.add_argument("--phase", choices=("all", "mixed", "abuse"), default="all",
-                        help="mixed: the 5 000-request mix; abuse: eight heavy requests against light traffic")
+    parser.add_argument("--phase", choices=("all", "mixed", "abuse", "class"), default="all",
+                        help="mixed: the 5 000-request mix; abuse: eight heavy requests against light traffic; "
+                             "class: --learners start a training at once (not in all)")
+    parser.add_argument("--learners", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=20_000, help="steps of each learner's training (class)")
     parser.add_argument("--abuse-seconds", type=float, default=10.0, help="length of the quiet and the abused phase")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -372,6 +430,9 @@ def main() -> int:
             results["mixed"] = asyncio.run(asyncio.wait_for(run(port, args.clients, args.requests), timeout=600))
         if args.phase in ("all", "abuse"):
             results["abuse"] = asyncio.run(asyncio.wait_for(abuse(port, args.clients, args.abuse_seconds), timeout=600))
+        if args.phase == "class":
+            results["class"] = asyncio.run(asyncio.wait_for(a_class(port, args.learners, args.steps, args.clients),
+                                                            timeout=1800))
     if args.json:
         print(json.dumps(results))
     if "mixed" in results and not args.json:
@@ -387,12 +448,18 @@ def main() -> int:
                 ("light throughput >= half of quiet", a["throughput_ratio"] >= 0.5),
                 ("light p99 <= 2x quiet", a["p99_ratio"] <= 2.0),
                 ("0 light errors", a["with_abuse"]["errors"] == 0 and a["quiet"]["errors"] == 0)])
+    if "class" in results and not args.json:
+        c = results["class"]
+        report(f"class: {c['learners']} learners start a {c['steps_each']}-step training at once, "
+               f"{args.workers} workers, {args.clients} light clients", c, [("every training done", c["failed"] == 0)])
     # Only wrong answers fail the script (an error to a light client, a 5xx); timing is reported above.
     errors = results.get("mixed", {}).get("errors", 0)
     if "abuse" in results:
         a = results["abuse"]
         errors += a["quiet"]["errors"] + a["with_abuse"]["errors"]
         errors += sum(n for status, n in a["heavy_statuses"].items() if status not in ("200", "429"))
+    if "class" in results:
+        errors += results["class"]["failed"] + results["class"]["light_during_class"]["errors"]
     return 1 if errors else 0
 
 

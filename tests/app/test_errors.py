@@ -81,3 +81,20 @@ def test_a_bad_setting_under_plain_uvicorn_is_one_line_too() -> None:
                           env={**os.environ, "NINJA_WORKERS": "abc"}, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "invalid setting: NINJA_WORKERS='abc': must be an integer"
+
+
+def test_every_sentence_the_app_writes_has_its_german() -> None:
+    import ast
+
+    import app.main  # noqa: F401 - imports every module, which registers its German templates
+    from ninja_core.i18n import has_german
+
+    missing, found = [], 0
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "tr" and node.args
+                    and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                found += 1
+                if not has_german(node.args[0].value):
+                    missing.append(f"{path.name}: {node.args[0].value[:70]}")
+    assert found > 30 and missing == []
