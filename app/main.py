@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -70,8 +69,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with contextlib.suppress(Timeout, Busy):  # best effort: a tight timeout must not stop the server
             await app.state.registry.get(Config())
         await asyncio.to_thread(plotly_asset().bodies)  # gzip plotly.js once now, not for the first visitor
-        # the trainings' forkserver, started in the background: the first training need not wait for it
-        threading.Thread(target=trainer.warm_up, name="forkserver-warm-up", daemon=True).start()
+        # the trainings' forkserver (imports torch, loads the words: 1-3 s), started before this process says
+        # it is ready: the first training need not wait for it, and the first learners' requests do not
+        # share the CPU with it
+        await asyncio.to_thread(trainer.warm_up)
         log.info("data %s (%s), %d torch thread(s), state %s, checkpoints %s", app.state.registry.dataset.path,
                  app.state.registry.fingerprint, settings.torch_threads, directory, app.state.registry.store.root)
         yield

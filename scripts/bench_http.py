@@ -46,14 +46,15 @@ def server(workers: int, extra_env: dict[str, str] | None = None, command: list[
     proc = subprocess.Popen([sys.executable, *argv, "--port", str(port), "--workers", str(workers),
                              "--log-level", "warning"], cwd=ROOT, env=env)
     try:
-        for _ in range(300):
+        deadline = time.monotonic() + 120  # a busy shared machine: importing torch alone can take 10 s
+        while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
                     break
             except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the server on port {port} did not start") from None
                 time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not start")
         yield port
     finally:
         proc.terminate()
