@@ -18,7 +18,7 @@ from ninja_core.data import DataError
 from ninja_core.i18n import LANGS, Text, german, localize, tr
 
 from .budget import Busy
-from .registry import RunNotFound, Timeout
+from .registry import RunNotFound, Timeout, TrainingFailed
 from .schemas import NODE_NAMES, RunRequest
 from .serialise import ORJSON
 
@@ -195,6 +195,12 @@ def install(app: FastAPI) -> None:
         message = exc.args[0] if exc.args else str(exc)
         return error_response(429, "still_computing", message, headers={"Retry-After": str(exc.retry_after)},
                               lang=request_lang(request))
+
+    @app.exception_handler(TrainingFailed)
+    async def training_failed(request: Request, exc: TrainingFailed) -> Response:
+        # the server's trouble, not the request's: 503 and a later retry may work (the lock is free again)
+        return error_response(503, "training_failed", exc.args[0] if exc.args else str(exc),
+                              headers={"Retry-After": "10"}, lang=request_lang(request))
 
     @app.exception_handler(DataError)
     async def data_error(request: Request, exc: DataError) -> Response:

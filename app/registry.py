@@ -33,8 +33,8 @@ from .budget import Budget, Busy, RateLimited, Ticket
 from .settings import Settings, state_dir
 from .trainer import CheckpointTraining
 
-__all__ = ["Busy", "RateLimited", "RunNotFound", "RunRegistry", "Timeout", "config_from_run_id", "data_fingerprint",
-           "parse_run_id", "run_id_for"]
+__all__ = ["Busy", "RateLimited", "RunNotFound", "RunRegistry", "Timeout", "TrainingFailed", "config_from_run_id",
+           "data_fingerprint", "parse_run_id", "run_id_for"]
 
 log = logging.getLogger("app")
 _DTYPE_CODE = {"float32": "f32", "float64": "f64"}
@@ -51,6 +51,10 @@ DEFAULT_STEPS_PER_S = 4000.0  # this machine's manual-backward training speed, u
 
 class RunNotFound(LookupError):
     """The run id is malformed, out of range, or was made with other data."""
+
+
+class TrainingFailed(RuntimeError):
+    """The training behind a trained run failed (its process died, or the checkpoint could not be written)."""
 
 
 class Timeout(RuntimeError):
@@ -337,7 +341,7 @@ class RunRegistry:
                           eta) from None
         params = await asyncio.to_thread(self.store.load, key) if ok else None
         if params is None:
-            raise RuntimeError(tr("training the network failed on the server; it has been logged"))
+            raise TrainingFailed(tr("training the network failed on the server; it has been logged"))
         return params
 
     # ---- runs -----------------------------------------------------------------------------------

@@ -37,7 +37,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "unknown or malformed run id"},
     413: {"model": ErrorBody, "description": "the request body is over the server's limit"},
     422: {"model": ErrorBody, "description": "malformed body, or a node that is not one of the 26"},
-    429: {"model": ErrorBody, "description": "too many checks in progress (see Retry-After)"},
+    429: {"model": ErrorBody, "description": "too many checks in progress, or the run's network is still being "
+                                             "trained (see Retry-After)"},
+    503: {"model": ErrorBody, "description": "the training behind a trained run failed on the server"},
 }
 
 

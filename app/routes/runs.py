@@ -37,7 +37,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
           429: {"model": ErrorBody, "description": "the server's heavy jobs (trainings, large runs) or this "
                                                    "client's share are all in use, too many expensive requests, or "
                                                    "the run is still being computed (see Retry-After; the work goes "
-                                                   "on and is kept)"}}
+                                                   "on and is kept)"},
+          503: {"model": ErrorBody, "description": "the training behind a trained run failed on the server (see "
+                                                   "Retry-After)"}}
 RunId = Annotated[str, Path(max_length=120, description="from POST /api/runs; encodes the whole config",
                             examples=["r1-f32-chain-s2147483647-b32-e10-h64-k3-t0-d5b1f3c2a"])]
 
