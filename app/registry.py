@@ -291,10 +291,9 @@ class RunRegistry:
             with self._lock:
                 if job in self._jobs:
                     self._jobs.remove(job)
-        if ok:
-            seconds = time.monotonic() - training.started
-            if seconds > 0.5:  # long enough to say how fast this machine trains (start-up cost aside)
-                self.steps_per_s = training.steps / seconds
+        seconds = time.monotonic() - training.started
+        if ok and training.steps >= 10_000 and seconds > 0:  # long enough for the start-up cost not to count
+            self.steps_per_s = training.steps / seconds
         training.future.set_result(ok and self.store.exists(training.key))
 
     def _await_elsewhere(self, training: _Training) -> None:
