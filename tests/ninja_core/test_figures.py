@@ -48,7 +48,7 @@ def test_german_labels(default_run: Run) -> None:
     spec = node_figure("h", *default_run.tensors("h"), lang="de")
     assert spec["data"][1]["name"] == "dh (manuell)"
     assert spec["layout"]["yaxis3"]["title"]["text"] == "Zeile"
-    assert "alles null: bitgenau" in [a["text"] for a in spec["layout"]["annotations"]]
+    assert "keine Abweichung: bitgenau" in [a["text"] for a in spec["layout"]["annotations"]]
 
 
 def test_downsampling_keeps_the_largest_difference() -> None:
