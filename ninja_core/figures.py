@@ -58,11 +58,10 @@ def number(x: float) -> str:
     prefixes "800p", "200µ", which read as units)."""
     if x == 0:
         return "0"
-    if 1e-3 <= abs(x) < 1e4:
-        text = f"{x:.4g}"
-    else:
-        mantissa, exponent = f"{x:.2g}".split("e")
-        text = f"{mantissa}e{int(exponent)}"
+    text = f"{x:.4g}" if 1e-3 <= abs(x) < 1e4 else "e"
+    if "e" in text:  # also 9999.9, which rounds to 1e+04
+        mantissa, exponent = f"{x:.1e}".split("e")
+        text = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
     return text.replace("-", "\u2212", 1) if x < 0 else text
 
 
