@@ -75,11 +75,13 @@ BROKEN_TEXT_JS = r"""
   const bad = /\[object |\bundefined\b|\bNaN\b|\bnull\b/;
   const allowed = [/NaN (or|oder) ±Inf/g, /NaN (and|und) /g];
   const found = [];
-  const where = (el) => el.id ? `#${el.id}` : `${el.tagName.toLowerCase()}.${String(el.className?.baseVal ?? el.className).split(" ")[0]}`;
+  const where = (el) => el.id ? `#${el.id}`
+    : `${el.tagName.toLowerCase()}.${String(el.className?.baseVal ?? el.className).split(" ")[0]}`;
   const check = (text, el) => {
     let rest = text;
     for (const a of allowed) rest = rest.replace(a, "");
-    if (bad.test(rest)) found.push(`${where(el)} (in ${where(el.closest("[id]") ?? document.body)}): ${text.trim().slice(0, 200)}`);
+    const within = where(el.closest("[id]") ?? document.body);
+    if (bad.test(rest)) found.push(`${where(el)} (in ${within}): ${text.trim().slice(0, 200)}`);
   };
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
