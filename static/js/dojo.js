@@ -216,6 +216,7 @@ export class Dojo {
     entry.fresh = fresh.length > 0;
     if (key !== this.key()) return;  // the learner moved on: the verdict waits for their return
     this.drawResult();
+    this.parts.result.scrollIntoView({ block: "nearest" });  // in a short panel the verdict is below the editor
     this.hooks.onResult(runId, node, entry);
   }
 
