@@ -124,6 +124,7 @@ def test_every_label_has_english_and_german(browser_page: BrowserPage) -> None:
     report = page.evaluate("""async (v) => {
       const { DICTIONARIES } = await import('/static/js/i18n.js' + v);
       const en = DICTIONARIES.en, de = DICTIONARIES.de;
+      const placeholders = (text) => JSON.stringify((text.match(/\\{\\w+\\}/g) || []).sort());
       const inPage = new Set();
       for (const el of document.querySelectorAll('[data-i18n]')) inPage.add(el.dataset.i18n);
       for (const el of document.querySelectorAll('[data-i18n-title]')) inPage.add(el.dataset.i18nTitle);
@@ -133,8 +134,7 @@ def test_every_label_has_english_and_german(browser_page: BrowserPage) -> None:
         onlyDe: Object.keys(de).filter((k) => !(k in en)),
         empty: Object.entries({ ...en, ...de }).filter(([, v]) => typeof v !== 'string' || !v.trim()).map(([k]) => k),
         pageKeysMissing: [...inPage].filter((k) => !(k in en) || !(k in de)),
-        fields: Object.keys(en).filter((k) => k in de &&
-          JSON.stringify((en[k].match(/\\{\\w+\\}/g) || []).sort()) !== JSON.stringify((de[k].match(/\\{\\w+\\}/g) || []).sort())),
+        fields: Object.keys(en).filter((k) => k in de && placeholders(en[k]) !== placeholders(de[k])),
         count: Object.keys(en).length,
       };
     }""", version)
