@@ -56,6 +56,7 @@ export class Dojo {
     this.root = root;
     this.hooks = hooks;
     this.results = new Map();  // "<run_id>/<node>" -> {code, verdict} | {code, error}
+    this.latest = new Map();   // "<run_id>/<node>" -> the number of its newest check
     this.run = null;
     this.name = null;
     this.t = (key) => key;
@@ -195,6 +196,8 @@ export class Dojo {
     const node = this.name;
     const key = this.key();
     const seq = ++this.pending;
+    this.latest.set(key, seq);
+    this.busy.cancel();  // an older check still waiting out a busy server gives way to this one
     this.checkButton.disabled = true;
     this.root.dataset.checking = "true";
     let entry;
@@ -207,6 +210,7 @@ export class Dojo {
       this.checkButton.disabled = false;
       delete this.root.dataset.checking;
     }
+    if (this.latest.get(key) !== seq) return;  // a newer check of this node was sent: its answer counts
     this.results.set(key, entry);
     let fresh = [];
     if (entry.verdict?.passed) {

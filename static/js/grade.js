@@ -114,6 +114,7 @@ export class CellGrader {
       return;
     }
     const seq = ++this.seq;
+    this.busy.cancel();  // an older grade still waiting out a busy server gives way to this one
     this.gradeButton.disabled = true;
     this.parts.dialog.dataset.grading = "true";
     fill(this.status, el("span", { class: "muted" }, this.t("cell_grading")));
