@@ -238,7 +238,7 @@ def node_figure(name: str, value: torch.Tensor, manual: torch.Tensor | None, ref
                              **colorbar_ticks(trace["zmin"], trace["zmax"], log=log_diff and k == 4)}
 
     layout: dict[str, Any] = {
-        "margin": {"l": 44, "r": 58, "t": 22, "b": 52 if value_m.how else 38},
+        "margin": {"l": 44, "r": 58, "t": 22, "b": 64 if value_m.how else 38},
         "font": {"size": 11},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "#eeeeee",
@@ -266,8 +266,11 @@ def node_figure(name: str, value: torch.Tensor, manual: torch.Tensor | None, ref
             "font": {"size": 12, "color": "#3b4456"}, "bgcolor": "rgba(255,255,255,0.85)", "borderpad": 4,
         })
     if value_m.how:
+        # two short lines rather than one long one: a phone's figure is ~370 px wide
+        head, sep, rest = value_m.how.partition(": ")
         layout["annotations"].append({
-            "text": value_m.how, "showarrow": False, "xref": "paper", "yref": "paper",
-            "x": 0, "y": 0, "xanchor": "left", "yanchor": "top", "yshift": -34, "font": {"size": 10, "color": "#666"},
+            "text": f"{head}:<br>{rest}" if sep else value_m.how, "showarrow": False, "xref": "paper", "yref": "paper",
+            "x": 0, "y": 0, "xanchor": "left", "yanchor": "top", "yshift": -34, "align": "left",
+            "font": {"size": 10, "color": "#666"},
         })
     return {"data": traces, "layout": layout}

@@ -119,6 +119,14 @@ def test_the_gradients_view_at_each_screen_size(browser: Browser, server_url: st
             assert table is not None and table["height"] >= 190  # ≥ 9 rows at once, the selected one in view
             expect(page.locator("#figure")).to_have_attribute("data-arrangement", "grid")
 
+        # the fused variant's table is wider (its "fused" tags and ↷ marks): it still fits
+        page.select_option("#ctl-variant", "fused")
+        wait_for_figure(page, "h", run_part="-fused-")
+        assert page.evaluate(SIDEWAYS_JS) == []
+        assert page.evaluate(OVERLAPS_JS) == []
+        page.select_option("#ctl-variant", "chain")
+        wait_for_figure(page, "h", run_part="-chain-")
+
         # the dojo open, with a verdict: the editor and the figure still fit
         page.click("#tab-dojo")
         page.fill("#dojo-code", "dh = 32 * dlogits @ W2.T")
