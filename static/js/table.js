@@ -98,5 +98,18 @@ export function markSelected(tbody, name) {
   if (!tr) return;
   tr.classList.add("selected");
   tr.querySelector(".node-link")?.setAttribute("aria-current", "true");
-  tr.scrollIntoView({ block: "nearest" });
+  revealRow(tr);
+}
+
+// Scrolls the table (not the page) so the row is in view below the sticky header. Where the table
+// does not scroll itself (a phone: the page scrolls), nothing moves: a click in the graph must not
+// jump the page up to the table.
+function revealRow(tr) {
+  const wrap = tr.closest(".table-wrap");
+  if (!wrap || wrap.scrollHeight <= wrap.clientHeight + 1) return;
+  const head = wrap.querySelector("thead")?.offsetHeight ?? 0;
+  const top = tr.offsetTop;
+  const bottom = top + tr.offsetHeight;
+  if (top - head < wrap.scrollTop) wrap.scrollTop = top - head;
+  else if (bottom > wrap.scrollTop + wrap.clientHeight) wrap.scrollTop = bottom - wrap.clientHeight;
 }

@@ -87,6 +87,11 @@ def test_the_focus_follows_the_arrow_keys(browser_page: BrowserPage) -> None:
     # Enter on the focused row acts on the row on screen
     page.keyboard.press("Enter")
     assert selected(page) == "logprobs"
+    # a node chosen in the graph brings its row into the table's view (the table scrolls, not the page)
+    page.click(".gnode[data-node='C']")
+    wait_for_figure(page, "C")
+    expect(page.locator("#cmp-body tr[data-node='C']")).to_be_in_viewport()
+    assert page.evaluate("() => document.scrollingElement.scrollTop") == 0
 
 
 def test_every_request_carries_the_page_language(browser_page: BrowserPage) -> None:
@@ -195,3 +200,9 @@ def test_the_modebar_offers_nothing_that_needs_the_internet(browser_page: Browse
     titles = page.eval_on_selector_all("#figure .modebar-btn", "bs => bs.map(b => b.dataset.title)")
     assert "Download plot as a PNG" in titles
     assert not [t for t in titles if "Share" in t or "Cloud" in t or "Edit" in t]
+    # the Train view's charts too (their own module; the page's plotly defaults cover them)
+    page.click(".view-tab[data-view='train']")
+    page.wait_for_selector("#chart-loss .main-svg", timeout=TIMEOUT_MS)
+    page.hover("#chart-loss")
+    chart_titles = page.eval_on_selector_all("#chart-loss .modebar-btn", "bs => bs.map(b => b.dataset.title)")
+    assert chart_titles and not [t for t in chart_titles if "Share" in t or "Cloud" in t]
