@@ -43,21 +43,37 @@ def other_console_errors(bp: BrowserPage) -> list[str]:
 
 def test_a_busy_run_and_node_count_down_then_show_the_result(browser_page: BrowserPage) -> None:
     page = browser_page.page
+    # the very first request of a page meets a busy server (its wait outlasts plotly.js's parse,
+    # which holds the main thread for a second or more on a loaded machine)
     runs: list[str] = []
-    nodes: list[str] = []
-    page.route("**/api/runs?*", busy_for(1, "2", runs))
-    page.route("**/api/runs/*/nodes/*", busy_for(1, "1", nodes))
+    page.route("**/api/runs?*", busy_for(1, "3", runs))
     page.goto("/?node=h")
     busy = page.locator("#busy")
-    expect(busy).to_be_visible()
-    expect(busy).to_contain_text("Server busy — retrying in 2 s")
-    expect(busy).to_contain_text("attempt 1 of 5")
-    expect(busy).to_have_attribute("data-left", "1", timeout=3_000)  # it counts down
-    expect(busy).to_contain_text("retrying in 1 s")
+    expect(busy).to_contain_text("Server busy — retrying in")
     wait_for_figure(page, "h")
     expect(busy).to_be_hidden()
     expect(page.locator("#banner")).to_be_hidden()  # a wait is not a failure
-    assert len(runs) == 2 and len([u for u in nodes if "/nodes/h?" in u]) == 2
+    assert len(runs) == 2
+
+    # a node (not a neighbour of h, which the page prefetches) : the countdown, second by second, then
+    # the figure. What the strip showed is recorded in the page, so a busy machine cannot make the
+    # test miss a second.
+    page.evaluate("""() => {
+      const busy = document.getElementById("busy");
+      window.__busySeen = [];
+      new MutationObserver(() => { if (!busy.hidden) window.__busySeen.push(busy.textContent); })
+        .observe(busy, { attributes: true, childList: true, subtree: true, characterData: true });
+    }""")
+    nodes: list[str] = []
+    page.route("**/api/runs/*/nodes/bnvar?*", busy_for(1, "3", nodes))
+    page.click("#cmp-body tr[data-node='bnvar'] .node-link")
+    expect(busy).to_contain_text("Server busy — retrying in")
+    wait_for_figure(page, "bnvar")
+    expect(busy).to_be_hidden()
+    expect(page.locator("#banner")).to_be_hidden()
+    seen = list(dict.fromkeys(page.evaluate("() => window.__busySeen")))  # each distinct text once, in order
+    assert seen == [f"Server busy — retrying in {s} sattempt 1 of 5Cancel" for s in (3, 2, 1)]
+    assert len(nodes) == 2
     assert other_console_errors(browser_page) == []
     assert browser_page.problems.page_errors == []
 
@@ -67,11 +83,11 @@ def test_a_busy_dojo_check_and_grade_count_down_in_german(browser_page: BrowserP
     page.goto("/?node=h&dojo=1&lang=de")
     wait_for_figure(page, "h")
     checks: list[str] = []
-    page.route("**/api/runs/*/check?*", busy_for(1, "1", checks, "too many code checks are running; try again in a moment"))
+    page.route("**/api/runs/*/check?*", busy_for(1, "2", checks, "too many code checks are running; try again in a moment"))
     page.fill("#dojo-code", "dh = dlogits @ W2.T")
     page.press("#dojo-code", "Control+Enter")
     busy = page.locator("#dojo-busy")
-    expect(busy).to_contain_text("Server ausgelastet — neuer Versuch in 1 s")
+    expect(busy).to_contain_text(re.compile(r"Server ausgelastet — neuer Versuch in [12] s"))
     expect(busy.locator(".busy-cancel")).to_have_text("Abbrechen")
     wait_for_figure(page, "h", "yours")
     expect(page.locator("#dojo-result .verdict")).to_have_attribute("data-status", "exact")
@@ -79,13 +95,13 @@ def test_a_busy_dojo_check_and_grade_count_down_in_german(browser_page: BrowserP
     assert len(checks) == 2
 
     grades: list[str] = []
-    page.route("**/api/runs/*/grade?*", busy_for(2, "1", grades, "too many code checks are running; try again in a moment"))
+    page.route("**/api/runs/*/grade?*", busy_for(2, "2", grades, "too many code checks are running; try again in a moment"))
     page.click("#open-cell")
     page.fill("#cell-code-text", "dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb] = -1.0/n\n")
     page.click("#cell-grade")
     cell_busy = page.locator("#cell-busy")
-    expect(cell_busy).to_contain_text("neuer Versuch in 1 s")
-    expect(cell_busy).to_contain_text("Versuch 2 von 5", timeout=3_000)
+    expect(cell_busy).to_contain_text(re.compile("neuer Versuch in [12] s"))
+    expect(cell_busy).to_contain_text("Versuch 2 von 5", timeout=6_000)
     expect(page.locator("#cell-passed")).to_have_text("1/26 richtig", timeout=TIMEOUT_MS)
     expect(cell_busy).to_be_hidden()
     assert len(grades) == 3
@@ -116,9 +132,9 @@ def test_retries_are_capped_then_the_429_is_shown(browser_page: BrowserPage) -> 
     page.goto("/")
     wait_for_figure(page)
     nodes: list[str] = []
-    page.route("**/api/runs/*/nodes/W2?*", busy_for(100, "1", nodes, "the server is busy"))
-    page.click("#cmp-body tr[data-node='W2'] .node-link")
-    expect(page.locator("#busy")).to_contain_text("attempt 5 of 5", timeout=10_000)
+    page.route("**/api/runs/*/nodes/bnvar?*", busy_for(100, "2", nodes, "the server is busy"))
+    page.click("#cmp-body tr[data-node='bnvar'] .node-link")
+    expect(page.locator("#busy")).to_contain_text("attempt 5 of 5", timeout=15_000)
     expect(page.locator("#banner-text")).to_have_text("the server is busy", timeout=5_000)
     expect(page.locator("#busy")).to_be_hidden()
     assert len(nodes) == 6  # the first request and five retries
