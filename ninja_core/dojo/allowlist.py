@@ -405,7 +405,7 @@ def index_select_guard(args: Args, kwargs: Kwargs, budget: Budget, label: str) -
 def diag_guard(args: Args, kwargs: Kwargs, budget: Budget, label: str) -> None:
     """torch.diag(v, k) and diag_embed(v, offset) make an (n + |k|) x (n + |k|) matrix per vector."""
     x = args[0]
-    offset = args[1] if len(args) > 1 else kwargs.get("diagonal", kwargs.get("offset", 0))
+    offset: Any = args[1] if len(args) > 1 else kwargs.get("diagonal", kwargs.get("offset", 0))
     try:
         k = abs(operator.index(offset))
     except TypeError:

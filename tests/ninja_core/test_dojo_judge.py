@@ -241,7 +241,7 @@ def test_the_seed_notebooks_cell_is_graded_by_node_not_by_its_labels(default_run
     assert rows["h"].variable == "dh" and rows["h"].status == "exact"
     # its da is d(apreact), not dh's alias: the table says where it is instead of judging it as dh
     assert rows["hpreact"].status == "missing"
-    assert "your da holds this gradient" in rows["hpreact"].diagnosis[1]
+    assert "your da holds this gradient" in rows["hpreact"].diagnosis[0]  # the telling line first (issue 14, item 7)
     # and the steps that read its da are judged locally with its own da, made from autograd's dh
     assert rows["bngain"].local_status in ("exact", "approx")
     assert any("cmp(...) lines were skipped" in note for note in report.notes)
