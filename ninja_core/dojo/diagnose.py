@@ -62,6 +62,11 @@ german({
         "{got} sollte {want} sein: dieselbe Anzahl Einträge in anderer Form (.view({view}))",
     "{got} should be {want}: a gradient always has the shape of its tensor":
         "{got} sollte {want} sein: ein Gradient hat immer die Form seines Tensors",
+    "{got} should be {want}: your sum leaves out dim {missing} of d{out}: sum over dims {dims}, all the dims the "
+    "forward pass broadcasts {node} over":
+        "{got} sollte {want} sein: deine Summe lässt Dimension {missing} von d{out} aus: summiere über die "
+        "Dimensionen {dims}, alle Dimensionen, über die der Vorwärtsschritt {node} broadcastet",
+    "1/({small}-1) used where 1/({big}-1) belongs?": "1/({small}-1) verwendet, wo 1/({big}-1) hingehört?",
     "the values are right: yours.T matches autograd": "die Werte stimmen: deins.T stimmt mit Autograd überein",
     "the values are right: only the shape is wrong": "die Werte stimmen: nur die Form ist falsch",
     "summing yours over dim {dims} (keepdim=True) would match autograd":
@@ -270,6 +275,29 @@ def shape_reason(got: Shape, want: Shape, node: str, axes: Sequence[str] = ()) -
     return tr("{got} should be {want}: a gradient always has the shape of its tensor", got=g, want=w)
 
 
+def partial_reduction(got: Shape, want: Shape, node: str, run: Run) -> Text | None:
+    """A gradient summed over some, not all, of the dims the forward pass broadcast `node` over
+    (the part-5 trap for a batchnorm gain: (4, H) where (H,) belongs means time was not summed):
+    `got` is an upstream gradient's shape with some dims summed away, and more are left to sum."""
+    for step, _ in run.tape.consumers.get(node, []):
+        upstream = tuple(run.autograd[step.out].shape) if step.out in run.autograd else ()
+        axes = run.net.axes(step.out, len(upstream))
+        lead = len(upstream) - len(want)
+        if lead < 2 or tuple(upstream[lead:]) != want:
+            continue
+        for mask in range(1, 1 << lead):
+            summed = [d for d in range(lead) if mask >> d & 1]
+            dropped = tuple(upstream[d] for d in range(len(upstream)) if d not in summed)
+            kept = tuple(1 if d in summed else upstream[d] for d in range(len(upstream)))
+            if got in (dropped, kept) and len(summed) < lead:
+                missing = [d for d in range(lead) if d not in summed]
+                return tr("{got} should be {want}: your sum leaves out dim {missing} of d{out}: sum over dims {dims}, "
+                          "all the dims the forward pass broadcasts {node} over", got=fmt(got), want=fmt(want),
+                          missing=dims_text(missing, axes), out=step.out, dims=dims_text(list(range(lead)), axes),
+                          node=node)
+    return None
+
+
 def shape_hints(yours: torch.Tensor, expected: torch.Tensor) -> list[Text]:
     """When the shape is wrong, whether the values would be right after the obvious fix."""
     got, want = tuple(yours.shape), tuple(expected.shape)
@@ -288,13 +316,15 @@ def shape_hints(yours: torch.Tensor, expected: torch.Tensor) -> list[Text]:
     return []
 
 
-def one_hot_findings(want: Shape, events: Sequence[Event]) -> list[Text]:
-    """F.one_hot without num_classes: its width came from the batch's largest index."""
+def one_hot_findings(events: Sequence[Event], classes: int) -> list[Text]:
+    """F.one_hot without num_classes made fewer columns than `classes` (the vocabulary: every one-hot
+    code of the network's data, targets or argmax has one column per character): its width came from
+    the largest index in this batch."""
     for event in events:
-        if isinstance(event, OneHotWidth) and want and event.width != want[-1]:
+        if isinstance(event, OneHotWidth) and event.width < classes:
             return [tr("line {line}, column {col}: F.one_hot without num_classes makes as many columns as the largest "
                        "index in this batch + 1 ({width} here, {want} needed): pass num_classes={want}",
-                       line=event.line, col=event.col, width=event.width, want=want[-1])]
+                       line=event.line, col=event.col, width=event.width, want=classes)]
     return []
 
 
@@ -321,6 +351,10 @@ def factor_names(run: Run) -> list[tuple[float, str, Text]]:
             if b > s and b % s == 0:  # yours divides by the smaller count where the larger one belongs
                 found.append((b / s, f"{b // s} (= {big}/{small})", _count_hint(run, small, big)))
                 found.append((s / b, f"1/{b // s} (= {small}/{big})", _count_hint(run, big, small)))
+                found.append(((b - 1) / (s - 1), f"{(b - 1) / (s - 1):.4g} (= ({big}-1)/({small}-1))",
+                              tr("1/({small}-1) used where 1/({big}-1) belongs?", small=small, big=big)))
+                found.append(((s - 1) / (b - 1), f"{(s - 1) / (b - 1):.4g} (= ({small}-1)/({big}-1))",
+                              tr("1/({small}-1) used where 1/({big}-1) belongs?", small=big, big=small)))
     found += [(2.0, "2", tr("an extra factor 2, or one branch counted twice?")),
               (0.5, "1/2", tr("the 2 of d(x**2)/dx = 2*x is missing?"))]
     return found
@@ -551,8 +585,8 @@ def diagnose(node: str, yours: Any, run: Run, comparison: Comparison, events: Se
             notes.append(shape_reason(tuple(y.shape), want, node, axes))
         return notes
     if tuple(y.shape) != want:
-        return [*one_hot_findings(want, events), shape_reason(tuple(y.shape), want, node, axes),
-                *shape_hints(y, expected), *notes]
+        reason = partial_reduction(tuple(y.shape), want, node, run) or shape_reason(tuple(y.shape), want, node, axes)
+        return [*one_hot_findings(events, run.data.vocab.size), reason, *shape_hints(y, expected), *notes]
     return value_findings(node, y, expected, run, events) + notes
 
 

@@ -28,6 +28,7 @@ class DojoError(ValueError):
         self.message = message
         self.line = line
         self.col = col
+        self.events: list[Any] = []  # what the interpreter noticed before the error (trace.py)
         super().__init__(self.text())
 
     def text(self, lang: str = "en") -> str:
@@ -42,7 +43,9 @@ class DojoError(ValueError):
     def at(self, line: int | None, col: int | None) -> DojoError:
         """This error, placed at (line, col) unless it already knows where it happened."""
         if self.line is None and line is not None:
-            return DojoError(self.kind, self.message, line, col)
+            placed = DojoError(self.kind, self.message, line, col)
+            placed.events = self.events
+            return placed
         return self
 
     def to_dict(self, lang: str = "en") -> dict[str, Any]:

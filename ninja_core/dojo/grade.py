@@ -28,6 +28,7 @@ import torch
 from ..compare import Comparison, compare
 from ..i18n import Text, german, localize, tr
 from .cell import Statement, analyse, backward_slice, defining
+from .diagnose import one_hot_findings
 from .edits import Fix, Search
 from .errors import DojoError
 from .judge import (
@@ -344,16 +345,18 @@ def _row_diagnosis(name: str, e2e: Comparison, e2e_notes: list[str], local_statu
     return e2e_notes
 
 
-def _cell_batches(run: Run, program: Program, limits: Limits, clock: SharedClock) -> list[tuple[Run, Scope | None,
-                                                                                                  list[Event]]]:
-    """The whole cell on each of the other minibatches: (probe, its scope at the end, events)."""
-    found: list[tuple[Run, Scope | None, list[Event]]] = []
+Probe = tuple["Run", Scope, list[Event], DojoError | None]
+
+
+def _cell_batches(run: Run, program: Program, limits: Limits, clock: SharedClock) -> list[Probe]:
+    """The whole cell on each of the other minibatches: (probe, its scope at the end, events, error)."""
+    found: list[Probe] = []
     for probe in other_batches(run):
         if clock.spent >= clock.seconds:
             break
         with clock.running():
             done = execute(program, cell_scope(probe), limits, budget=clock.budget(limits), raise_errors=False)
-        found.append((probe, done.scope, done.events))
+        found.append((probe, done.scope, done.events, done.error))
     return found
 
 
@@ -434,11 +437,16 @@ def grade_cell(run: Run, code: str, *, limits: Limits = DEFAULT_LIMITS, deep: bo
     return GradeReport(rows, done.error, done.output, notes, searches)
 
 
-def row_batches(name: str, variable: str | None, batches: list[tuple[Run, Scope | None, list[Event]]]) -> list[BatchVerdict]:
-    """The node's answer in the cell run on each other minibatch, judged there."""
+def row_batches(name: str, variable: str | None, batches: list[Probe]) -> list[BatchVerdict]:
+    """The node's answer in the cell run on each other minibatch, judged there (a cell that stopped
+    there before defining it: the error, with what explains it)."""
     found = []
-    for probe, scope, events in batches:
-        value = scope.vars.get(variable) if scope is not None and variable else None
+    for probe, scope, events, error in batches:
+        value = scope.vars.get(variable) if variable and variable in scope.assigned else None
+        if value is None and error is not None:
+            found.append(BatchVerdict(probe.config.seed, "error",
+                                      [*one_hot_findings(events, probe.data.vocab.size), error.text()]))
+            continue
         comparison, notes = judge_value(probe, name, value, events)
         found.append(BatchVerdict(probe.config.seed, comparison.status, notes))
     return found

@@ -28,7 +28,7 @@ import torch
 from ..compare import Comparison, compare, lens, ulp_distance
 from ..figures import Lang, node_figure
 from ..i18n import Text, german, localize, tr
-from .diagnose import diagnose, fmt, suspicious
+from .diagnose import diagnose, fmt, one_hot_findings, suspicious
 from .edits import Search, search
 from .errors import DojoError, UnknownNodeError
 from .limits import DEFAULT_LIMITS, Limits, SharedClock
@@ -53,6 +53,8 @@ german({
         "keine Antwort: weise {names} = ... zu (oder ende mit einem Ausdruck)",
     "exact": "exakt", "right up to rounding": "bis auf Rundung richtig", "wrong": "falsch",
     "the wrong shape": "von falscher Form", "missing": "fehlend",
+    "on the minibatch of seed {seed} your code for d{node} fails: {reason}":
+        "auf dem Minibatch von Seed {seed} scheitert dein Code für d{node}: {reason}",
     "on the minibatch of seed {seed} your d{node} is {status}: {reason}":
         "auf dem Minibatch von Seed {seed} ist dein d{node} {status}: {reason}",
     "rerun in float64, your code agrees with float64 autograd to {maxdiff:.1g}: the formula is right and the "
@@ -146,7 +148,8 @@ def judge_batches(run: Run, node: str, runner: Runner, clock: SharedClock) -> li
             with clock.running():
                 value, events = runner(probe, None)
         except DojoError as exc:
-            found.append(BatchVerdict(probe.config.seed, "error", [exc.text()]))
+            found.append(BatchVerdict(probe.config.seed, "error",
+                                      [*one_hot_findings(exc.events, probe.data.vocab.size), exc.text()]))
             continue
         comparison, notes = judge_value(probe, node, value, events)
         found.append(BatchVerdict(probe.config.seed, comparison.status, notes))
@@ -156,6 +159,9 @@ def judge_batches(run: Run, node: str, runner: Runner, clock: SharedClock) -> li
 def batch_line(node: str, batches: Sequence[BatchVerdict]) -> list[Text]:
     """The first other minibatch where the answer does not hold, in one sentence."""
     for b in batches:
+        if b.status == "error":
+            return [tr("on the minibatch of seed {seed} your code for d{node} fails: {reason}", seed=b.seed, node=node,
+                       reason=b.diagnosis[0] if b.diagnosis else "")]
         if b.status not in ("exact", "approx"):
             reason = b.diagnosis[0] if b.diagnosis else ""
             return [tr("on the minibatch of seed {seed} your d{node} is {status}: {reason}", seed=b.seed, node=node,
@@ -342,8 +348,8 @@ def check_node(run: Run, node: str, code: str, *, limits: Limits = DEFAULT_LIMIT
     try:
         done = execute(program, node_scope(run, name), limits)
     except DojoError as exc:
-        if deep and exc.kind == "runtime":  # a name or a shape off by one edit: say which
-            raise with_fix(exc, run, name, program) from None
+        if deep and exc.kind == "runtime":  # a name or a shape off by one edit, a one_hot too narrow: say so
+            raise with_fix(with_causes(exc, run), run, name, program) from None
         raise
     found = answer_of(run, done.scope, name)
     if found is None:
@@ -373,6 +379,16 @@ def with_fix(exc: DojoError, run: Run, node: str, program: Program) -> DojoError
     if found.fix is None:
         return exc
     return DojoError(exc.kind, tr("{error}; {fix}", error=exc.message, fix=found.fix.message), exc.line, exc.col)
+
+
+def with_causes(exc: DojoError, run: Run) -> DojoError:
+    """The runtime error, with what the interpreter noticed that explains it (a too narrow one_hot)."""
+    causes = one_hot_findings(exc.events, run.data.vocab.size)
+    if not causes:
+        return exc
+    explained = DojoError(exc.kind, tr("{error}; {fix}", error=exc.message, fix=causes[0]), exc.line, exc.col)
+    explained.events = exc.events
+    return explained
 
 
 def program_runner(program: Program, node: str, limits: Limits, statements: Sequence[ast.stmt] | None = None,

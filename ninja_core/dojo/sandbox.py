@@ -62,6 +62,7 @@ def execute(program: Program, scope: Scope, limits: Limits = DEFAULT_LIMITS, *,
     except Exception as exc:  # never expected: the interpreter converts errors itself
         error = DojoError("runtime", f"{type(exc).__name__}: {str(exc)[:200]}")
     if error is not None and raise_errors:
+        error.events = interpreter.events
         raise error
     return Execution(scope, interpreter.last_value, interpreter.output, error, index if error is not None else None,
                      interpreter.events)
