@@ -224,7 +224,9 @@ def dims_text(dims: Sequence[int], axes: Sequence[str]) -> str:
 
 
 def _joined(words: Sequence[str]) -> str:
-    return ", ".join(str(w) for w in words)
+    """"batch, time", each word rendered in the reader's language (a list of Text stays translatable)."""
+    fields = {f"w{i}": w for i, w in enumerate(words)}
+    return Text(", ".join("{" + k + "}" for k in fields), fields)
 
 
 # ---- shapes ------------------------------------------------------------------------------------

@@ -176,6 +176,12 @@ def candidates(tree: ast.Module, source: str, editable: Sequence[ast.stmt], shap
         line, col = _located(node)
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             name = node.id
+            if name not in shapes:  # not defined where it is read (dW2 before any line sets it): a close name
+                for other in dict.fromkeys([name[1:], *difflib.get_close_matches(name, swappable, n=4, cutoff=0.6)]):
+                    if other in swappable and other != name:
+                        add(first, "name", node, _renamed(other), line, col,
+                            tr("use {new} instead of {old} at line {line}, column {col}", new=other, old=name,
+                               line=line, col=col))
             if name in shapes:
                 shape = shapes[name]
                 partner = name[1:] if name.startswith("d") and name[1:] in shapes else f"d{name}"

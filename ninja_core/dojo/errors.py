@@ -33,12 +33,15 @@ class DojoError(ValueError):
 
     def text(self, lang: str = "en") -> str:
         """The message with its place ("line 3, column 5: ..."), in `lang`."""
+        return localize(self.sentence(), lang)
+
+    def sentence(self) -> str:
+        """The message with its place as a translatable sentence (a Text: English until localized)."""
         if self.line is None:
-            return localize(self.message, lang)
+            return self.message
         if self.col is None:
-            return localize(tr("line {line}: {message}", line=self.line, message=self.message), lang)
-        return localize(tr("line {line}, column {col}: {message}", line=self.line, col=self.col,
-                           message=self.message), lang)
+            return tr("line {line}: {message}", line=self.line, message=self.message)
+        return tr("line {line}, column {col}: {message}", line=self.line, col=self.col, message=self.message)
 
     def at(self, line: int | None, col: int | None) -> DojoError:
         """This error, placed at (line, col) unless it already knows where it happened."""

@@ -180,7 +180,7 @@ class GradeReport:
             lines.append(f"{row.name:15s} | {row.status:14s} | {local}: {row.local_status:14s} | maxdiff: {maxdiff:9s} | "
                          f"{first}")
         if self.error:
-            lines.append(localize(tr("the cell stopped: {error}", error=self.error.text(lang)), lang))
+            lines.append(localize(tr("the cell stopped: {error}", error=self.error.sentence()), lang))
         lines.extend(localize(note, lang) for note in self.notes)
         return "\n".join(lines)
 
@@ -330,7 +330,7 @@ def _row_diagnosis(name: str, e2e: Comparison, e2e_notes: list[str], local_statu
         return e2e_notes + alone
     if local_error is not None:
         return [tr("your lines for d{name}, run with autograd's upstream gradients, fail: {error}", name=name,
-                   error=local_error.text()), *e2e_notes]
+                   error=local_error.sentence()), *e2e_notes]
     if local_status in PASSING:
         if upstream_wrong:
             return [tr("your step is right: fed autograd's upstream gradients it is {status}; the difference comes "
@@ -416,7 +416,9 @@ def grade_cell(run: Run, code: str, *, limits: Limits = DEFAULT_LIMITS, deep: bo
                 if e2e.status == "approx" and local_status in PASSING and isinstance(value, torch.Tensor):
                     extras["rounding"], line = rounding(run, name, value, runner, extra_clock)
                     diagnosis = [*diagnosis, line]
-                if local_status in ("mismatch", "shape_mismatch") and search_left > 0:
+                wrong_alone = local_status in ("mismatch", "shape_mismatch") or (
+                    local_error is not None and local_error.kind == "runtime")
+                if wrong_alone and search_left > 0:
                     started = time.monotonic()
                     found_fix = fix_search(run, name, program, slice_nodes, own, [statements[i].node for i in seeds])
                     search_left -= time.monotonic() - started
@@ -445,7 +447,7 @@ def row_batches(name: str, variable: str | None, batches: list[Probe]) -> list[B
         value = scope.vars.get(variable) if variable and variable in scope.assigned else None
         if value is None and error is not None:
             found.append(BatchVerdict(probe.config.seed, "error",
-                                      [*one_hot_findings(events, probe.data.vocab.size), error.text()]))
+                                      [*one_hot_findings(events, probe.data.vocab.size), error.sentence()]))
             continue
         comparison, notes = judge_value(probe, name, value, events)
         found.append(BatchVerdict(probe.config.seed, comparison.status, notes))

@@ -149,7 +149,7 @@ def judge_batches(run: Run, node: str, runner: Runner, clock: SharedClock) -> li
                 value, events = runner(probe, None)
         except DojoError as exc:
             found.append(BatchVerdict(probe.config.seed, "error",
-                                      [*one_hot_findings(exc.events, probe.data.vocab.size), exc.text()]))
+                                      [*one_hot_findings(exc.events, probe.data.vocab.size), exc.sentence()]))
             continue
         comparison, notes = judge_value(probe, node, value, events)
         found.append(BatchVerdict(probe.config.seed, comparison.status, notes))

@@ -54,8 +54,8 @@ def string_allowed(label: str, where: int | str) -> bool:
 
 def _schema_names(name: str, method: bool) -> set[str] | None:
     """Argument names of aten::<name>'s overloads a Python caller can reach, None when torch has no
-    schema for it. Overloads that write into an argument other than the tensor itself (out=
-    variants) or take named dimensions are skipped."""
+    schema for it. Skipped: overloads that write into an argument other than the tensor itself
+    (out= variants), take named dimensions, or neither take nor return a tensor."""
     schemas = torch._C._jit_get_schemas_for_operator(f"aten::{name}")
     if not schemas:
         return None
@@ -65,6 +65,8 @@ def _schema_names(name: str, method: bool) -> set[str] | None:
         writes = any(a.alias_info is not None and a.alias_info.is_write and a.name != "self" for a in args)
         if writes or any("Dimname" in str(a.type) for a in args):
             continue
+        if not any("Tensor" in str(x.type) for x in (*args, *schema.returns)):
+            continue  # TorchScript's overloads on plain numbers and lists (add.int(int a, int b)): not torch's API
         if method and (not args or args[0].name != "self" or str(args[0].type) != "Tensor"):
             continue  # TorchScript's list/number overloads (sum.int, ...) are no tensor methods
         for a in args:

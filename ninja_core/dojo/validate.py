@@ -112,6 +112,10 @@ german({
     "it exposes raw memory": "es legt rohen Speicher offen",
     "it leaves torch": "es verlässt torch",
     "it exposes a memory address": "es legt eine Speicheradresse offen",
+    "text is only allowed where torch reads text: an einsum equation, reduction=, rounding_mode=, approximate=, or "
+    "what print() writes":
+        "Text ist nur erlaubt, wo torch Text liest: eine einsum-Gleichung, reduction=, rounding_mode=, approximate= "
+        "oder was print() ausgibt",
     "it writes into a tensor of any size": "es schreibt in einen Tensor beliebiger Größe",
     "it places or flags a tensor": "es platziert oder markiert einen Tensor",
 })

@@ -20,6 +20,7 @@ german({
     "a tensor of shape {shape}": "ein Tensor der Form {shape}",
     "a value of type {kind}": "ein Wert vom Typ {kind}",
     "division by zero ({text})": "Division durch null ({text})",
+    "{torch_message}": "torch meldet: {torch_message}",
     "a list of more than {limit:,} items": "eine Liste mit mehr als {limit:,} Elementen",
     "lists nested more than {depth} deep": "Listen, tiefer als {depth} Ebenen verschachtelt",
     "a {kind} value is not allowed in the dojo": "ein Wert vom Typ {kind} ist im Dojo nicht erlaubt",
@@ -51,7 +52,8 @@ def runtime_error(exc: BaseException) -> DojoError:
     text = lines[0] if lines else type(exc).__name__
     if isinstance(exc, ZeroDivisionError) and "zero" not in text:
         text = tr("division by zero ({text})", text=text)
-    return DojoError("runtime", text if len(text) <= 300 else text[:300] + "…")
+    # torch's or Python's own words, quoted as they are (like code); a German reader gets a German lead-in
+    return DojoError("runtime", tr("{torch_message}", torch_message=text if len(text) <= 300 else text[:300] + "…"))
 
 
 def admit(value: Any, budget: Budget) -> Any:
