@@ -72,6 +72,8 @@ german({
     "rerun cannot tell rounding from a wrong formula":
         "in float64 wiederholt erzeugt dein Code einen {dtype}-Tensor (ein torch.zeros oder torch.ones ohne "
         "dtype=?), daher kann die Wiederholung Rundung nicht von einer falschen Formel unterscheiden",
+    "{ulps} ulps at most (worst at {index}: yours {yours:.9g}, autograd's {autograd:.9g})":
+        "höchstens {ulps} ulps (am größten bei {index}: deins {yours:.9g}, Autograds {autograd:.9g})",
     "{ulps} ulps at most (worst at {index}: yours {yours:.17g}, autograd's {autograd:.17g})":
         "höchstens {ulps} ulps (am größten bei {index}: deins {yours:.17g}, Autograds {autograd:.17g})",
     "node": "Knoten", "read from": "gelesen aus", "status": "Status", "maxdiff": "maxdiff",
@@ -188,6 +190,9 @@ def rounding(run: Run, node: str, value: torch.Tensor, runner: Runner, clock: Sh
         return facts, tr("{ulps} ulps at most (worst at {index}: yours {yours:.17g}, autograd's {autograd:.17g})",
                          ulps=facts["ulps"], index=where, yours=facts["yours"], autograd=facts["autograd"])
     twin = twin64(run)
+    if twin is None:  # too large to hold again in float64: the distance alone
+        return facts, tr("{ulps} ulps at most (worst at {index}: yours {yours:.9g}, autograd's {autograd:.9g})",
+                         ulps=facts["ulps"], index=where, yours=facts["yours"], autograd=facts["autograd"])
     with clock.running():
         again, _ = runner(twin, None)
     if not isinstance(again, torch.Tensor) or again.dtype != torch.float64:

@@ -33,7 +33,9 @@ PROBE_SEEDS = 3  # minibatches besides the run's own
 # minibatches are not drawn: three more copies of every activation and gradient would cost more
 # memory and time than a check should. At the defaults (MLP 2 048, WaveNet 16 384) they always are.
 PROBE_CELLS = 1 << 17
-CACHED = 4  # runs whose probes are kept
+TWIN_CELLS = 1 << 19  # the float64 twin: every activation and gradient again, at twice the bytes
+CACHED = 4  # runs whose other minibatches are kept
+CACHED_TWINS = 2
 
 _lock = threading.Lock()
 _batches: OrderedDict[tuple[object, ...], list[Run]] = OrderedDict()
@@ -90,10 +92,13 @@ def other_batches(run: Run) -> list[Run]:
     return probes
 
 
-def twin64(run: Run) -> Run:
-    """The run's own parameters and minibatch, in float64 (the run itself when it is float64)."""
+def twin64(run: Run) -> Run | None:
+    """The run's own parameters and minibatch, in float64 (the run itself when it is float64), or
+    None when the run is too large to hold twice (TWIN_CELLS)."""
     if run.config.dtype == "float64":
         return run
+    if run.net.cells(run.config) > TWIN_CELLS:
+        return None
     with _lock:
         found = _twins.get(id(run))
         if found is not None and found[0]() is run:
@@ -104,6 +109,6 @@ def twin64(run: Run) -> Run:
         _twins[id(run)] = (weakref.ref(run), twin)
         for key in [k for k, (ref, _) in _twins.items() if ref() is None]:
             del _twins[key]
-        while len(_twins) > CACHED:
+        while len(_twins) > CACHED_TWINS:
             del _twins[next(iter(_twins))]
     return twin

@@ -301,3 +301,17 @@ def test_an_approx_answer_that_is_not_rounding_is_told_apart(default_run: Run) -
     verdict = check_node(default_run, "b1", "db1 = -dhprebn.sum(0)", figure=False)
     assert verdict.status == "approx" and verdict.rounding is not None
     assert any("rerun in float64" in d for d in verdict.diagnosis)
+
+
+def test_a_row_not_reached_names_what_its_own_lines_get_in_words(default_run: Run) -> None:
+    """Issue 11, item 8: no raw status keys ("your dbndiff2 is mismatch"); the cause, as the dojo names it."""
+    cell = MLP_TAPE.exercise_cell().replace("dh = dlogits @ W2.T", "dh = dlogits @ W2").replace(
+        "dbndiff2 = (1.0/(n-1)) * torch.ones_like(bndiff2) * dbnvar", "dbndiff2 = (1.0/n) * torch.ones_like(bndiff2) * dbnvar")
+    assert "dbndiff2 = (1.0/n)" in cell
+    rows = {row.name: row for row in grade_cell(default_run, cell).rows}
+    row = rows["bndiff2"]
+    assert row.status == "missing" and row.local_status == "mismatch"
+    assert row.diagnosis[0].startswith("not reached: the cell stopped at line")
+    assert "your dbndiff2 is wrong: off by a factor of 0.9688 (= (n-1)/n)" in row.diagnosis[1]
+    assert not any(f"is {key}" in d for d in row.diagnosis for key in ("mismatch", "shape_mismatch", "exact", "approx"))
+    assert "your dbnvar is right up to rounding" in rows["bnvar"].diagnosis[1] or "is exact" in rows["bnvar"].diagnosis[1]
