@@ -44,7 +44,7 @@ german({
     "{got} should be {want}: dim {missing} is missing from your reduction: reduce over dims {dims} with "
     "keepdim=True, as the forward pass does":
         "{got} sollte {want} sein: Dimension {missing} fehlt in deiner Reduktion: reduziere über die Dimensionen "
-        "{dims} mit keepdim=True, wie der Vorwärtsschritt",
+        "{dims} mit keepdim=True, wie es der Vorwärtsschritt tut",
     "{got} should be {want}: sum over dim {dims} with keepdim=True":
         "{got} sollte {want} sein: summiere über Dimension {dims} mit keepdim=True",
     "{got} should be {want}: d{node} needs one entry per entry of {node}; broadcast yours over dim {dims} "

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from ninja_core.dojo import allowlist, interpreter
 from ninja_core.dojo.allowlist import Op
+from ninja_core.dojo.edits import MAX_SECONDS
 from ninja_core.dojo.errors import DojoError
 from ninja_core.dojo.judge import check_node
 from ninja_core.dojo.limits import Limits
@@ -448,7 +449,8 @@ def test_mutated_lecture_code_through_check_node_never_escapes(default_run: Run,
         verdict.to_dict()
     except DojoError:
         pass
-    assert time.perf_counter() - started < FUZZ_LIMITS.seconds + FUZZ_MARGIN
+    # the learner's code on its own minibatch, then on the others and in float64 (as much again), the one-edit search
+    assert time.perf_counter() - started < 2 * FUZZ_LIMITS.seconds + MAX_SECONDS + FUZZ_MARGIN
 
 
 def test_cmp_lines_are_skipped_unevaluated(never_interpreted: list[str]) -> None:
