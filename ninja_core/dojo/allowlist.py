@@ -395,11 +395,17 @@ def tensordot_guard(args: Args, kwargs: Kwargs, budget: Budget, label: str) -> N
 
 
 def index_select_guard(args: Args, kwargs: Kwargs, budget: Budget, label: str) -> None:
+    """x.index_select(dim, index): index.numel() slices of x along dim."""
     x = args[0]
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
     index = args[2] if len(args) > 2 else kwargs.get("index")
-    if isinstance(x, torch.Tensor) and isinstance(index, torch.Tensor) and x.dim():
-        budget.check_elements(index.numel() * (x.numel() // max(1, max(x.shape))) * max(x.shape),
-                              tr("the result of {label}", label=label))
+    if not (isinstance(x, torch.Tensor) and isinstance(index, torch.Tensor) and x.dim()):
+        return
+    try:
+        size = x.shape[operator.index(dim)]
+    except (TypeError, IndexError):
+        return  # torch refuses such a dim itself
+    budget.check_elements(index.numel() * (x.numel() // max(1, size)), tr("the result of {label}", label=label))
 
 
 def diag_guard(args: Args, kwargs: Kwargs, budget: Budget, label: str) -> None:
