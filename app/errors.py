@@ -13,24 +13,42 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from ninja_core.config import DTYPES, LIMITS, VARIANTS, ConfigError
+from ninja_core.config import DTYPES, LIMITS, SIZE_FIELDS, VARIANTS, ConfigError
 from ninja_core.data import DataError
 from ninja_core.i18n import LANGS, Text, german, localize, tr
+from ninja_core.nets import NETS
 
 from .budget import Busy
 from .registry import RunNotFound, Timeout, TrainingFailed
-from .schemas import NODE_NAMES, RunRequest
+from .schemas import RunRequest
 from .serialise import ORJSON
 
 log = logging.getLogger("app")
 
-ENUMS: dict[str, tuple[str, ...]] = {"dtype": DTYPES, "variant": VARIANTS, "node": NODE_NAMES, "lang": LANGS,
+ENUMS: dict[str, tuple[str, ...]] = {"dtype": DTYPES, "variant": VARIANTS, "net": tuple(NETS), "lang": LANGS,
                                      "encoding": ("b64", "list"), "diff_scale": ("linear", "log")}
+
+
+def _size_limits() -> dict[str, tuple[int, int]]:
+    """The widest range of each size over the networks (each network then checks its own)."""
+    found: dict[str, tuple[int, int]] = {}
+    for net in NETS.values():
+        for s in net.sizes:
+            lo, hi = found.get(s.name, (s.lo, s.hi))
+            found[s.name] = (min(lo, s.lo), max(hi, s.hi))
+    return {k: v for k, v in found.items() if k in SIZE_FIELDS}
+
+
 # Integer ranges for the messages: the engine's, plus what routers register for their own fields.
-FIELD_LIMITS: dict[str, tuple[int, int]] = dict(LIMITS)
+FIELD_LIMITS: dict[str, tuple[int, int]] = {**LIMITS, **_size_limits()}
 # The fields each endpoint accepts, for "unknown field" messages: (path pattern, fields), first match wins.
 ENDPOINT_FIELDS: list[tuple[re.Pattern[str], tuple[str, ...]]] = []
 RUN_FIELDS = tuple(RunRequest.model_fields)
+# What a string field's pattern asks for, in words (pydantic would quote the regex)
+PATTERNS: dict[str, Text] = {
+    "stream_id": tr("8 to 64 letters, digits, - or _"),
+    "node": tr("a node name: letters, digits and _, not starting with a digit"),
+}
 
 
 def register_fields(path_pattern: str, fields: tuple[str, ...] | None, limits: dict[str, tuple[int, int]]) -> None:
@@ -69,7 +87,11 @@ german({
     "{field}: at least {n} characters{got}": "{field}: mindestens {n} Zeichen{got}",
     "{field}: must be true or false{got}": "{field}: muss true oder false sein{got}",
     "{field}: must be a number{got}": "{field}: muss eine Zahl sein{got}",
-    "{field}: letters, digits, - and _ only{got}": "{field}: nur Buchstaben, Ziffern, - und _{got}",
+    "{field}: must be {form}{got}": "{field}: muss {form} sein{got}",
+    "8 to 64 letters, digits, - or _": "8 bis 64 Buchstaben, Ziffern, - oder _",
+    "a node name: letters, digits and _, not starting with a digit": "ein Knotenname: Buchstaben, Ziffern und _, "
+                                                                     "nicht mit einer Ziffer vorn",
+    "in the allowed form": "in der erlaubten Form",
     "{field}: {problem}{got}": "{field}: {problem}{got}",
     "{field}: invalid value{got}": "{field}: ungültiger Wert{got}",
     ", got {value}": ", erhalten: {value}",
@@ -120,7 +142,8 @@ def describe(error: dict[str, Any], path: str = "") -> tuple[str | None, Text]:
     if kind == "string_too_short":
         return field, tr("{field}: at least {n} characters{got}", field=where, n=ctx.get("min_length"), got=got)
     if kind == "string_pattern_mismatch":
-        return field, tr("{field}: letters, digits, - and _ only{got}", field=where, got=got)
+        return field, tr("{field}: must be {form}{got}", field=where, form=PATTERNS.get(field or "", tr("in the allowed form")),
+                         got=got)
     if kind.startswith("bool"):
         return field, tr("{field}: must be true or false{got}", field=where, got=got)
     if kind.startswith("float"):

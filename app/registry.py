@@ -27,6 +27,7 @@ from ninja_core.checkpoints import CheckpointStore, checkpoint_key
 from ninja_core.config import Config, ConfigError
 from ninja_core.data import load_dataset
 from ninja_core.i18n import german, tr
+from ninja_core.nets import NETS, get_net
 from ninja_core.run import Run, check
 
 from .budget import Budget, Busy, RateLimited, Ticket
@@ -39,11 +40,9 @@ __all__ = ["Busy", "RateLimited", "RunNotFound", "RunRegistry", "Timeout", "Trai
 log = logging.getLogger("app")
 _DTYPE_CODE = {"float32": "f32", "float64": "f64"}
 _DTYPE_NAME = {v: k for k, v in _DTYPE_CODE.items()}
-RUN_ID = re.compile(
-    r"r1-(?P<dtype>f32|f64)-(?P<variant>chain|fused)-s(?P<seed>\d{1,19})-b(?P<batch_size>\d{1,4})"
-    r"-e(?P<n_embd>\d{1,2})-h(?P<n_hidden>\d{1,4})-k(?P<block_size>\d)-t(?P<train_steps>\d{1,6})"
-    r"(?:of(?P<schedule>\d{1,6}))?-d(?P<data>[0-9a-f]{8})"
-)
+_TOKEN = re.compile(r"(?P<code>[a-z]+)(?P<value>0|[1-9]\d{0,18})")  # no leading zeros: one run, one id
+_DATA = re.compile(r"d[0-9a-f]{8}")
+SCHEDULE_CODE = "of"  # -t5000-of200000-: 5 000 steps of a training scheduled for 200 000 (stopped early)
 # The fields of a config that change how a run is checked, not which weights training produces.
 CHECK_ONLY = ("dtype", "variant", "device")
 DEFAULT_STEPS_PER_S = 4000.0  # this machine's manual-backward training speed, until one training has been timed
@@ -88,34 +87,47 @@ def canonical_schedule(cfg: Config, schedule: int) -> int:
 
 
 def run_id_for(cfg: Config, fingerprint: str, schedule: int = 0) -> str:
+    """r2-<net>-<dtype>-<variant>-s<seed>-t<train_steps>[-of<schedule>]-<the network's sizes by code>-d<data>:
+    the whole config, so any server process can rebuild the run from its id."""
+    net = get_net(cfg.net)
+    sizes = "-".join(f"{s.code}{getattr(cfg, s.name)}" for s in net.sizes)
     schedule = canonical_schedule(cfg, schedule)
-    of = f"of{schedule}" if schedule else ""
-    return (f"r1-{_DTYPE_CODE[cfg.dtype]}-{cfg.variant}-s{cfg.seed}-b{cfg.batch_size}-e{cfg.n_embd}"
-            f"-h{cfg.n_hidden}-k{cfg.block_size}-t{cfg.train_steps}{of}-d{fingerprint}")
+    of = f"-{SCHEDULE_CODE}{schedule}" if schedule else ""
+    return (f"r2-{cfg.net}-{_DTYPE_CODE[cfg.dtype]}-{cfg.variant}-s{cfg.seed}-t{cfg.train_steps}{of}-{sizes}"
+            f"-d{fingerprint}")
 
 
 def config_from_run_id(run_id: str, fingerprint: str) -> Config:
-    """The config a run id encodes; raises RunNotFound."""
+    """The config a run id encodes. Raises RunNotFound for a malformed, non-canonical or foreign id."""
     return parse_run_id(run_id, fingerprint)[0]
 
 
 def parse_run_id(run_id: str, fingerprint: str) -> tuple[Config, int]:
-    """(config, training schedule: 0 unless a stopped training) of a run id; raises RunNotFound."""
-    match = RUN_ID.fullmatch(run_id)
-    if match is None:
-        raise RunNotFound(f"malformed run id {run_id[:80]!r}; run ids look like {run_id_for(Config(), fingerprint)!r}")
-    if match["data"] != fingerprint:
-        raise RunNotFound(f"run {run_id!r} was made with other data ({match['data']}); this server's data is {fingerprint}")
-    fields = {k: int(v) for k, v in match.groupdict().items() if k not in ("dtype", "variant", "data", "schedule")}
+    """(config, training schedule: 0 unless a stopped training) of a run id. Raises RunNotFound for a
+    malformed, non-canonical or foreign id."""
+    example = run_id_for(Config(), fingerprint)
+    parts = run_id.split("-")
+    if len(parts) < 7 or parts[0] != "r2" or parts[1] not in NETS or parts[2] not in _DTYPE_NAME \
+            or parts[3] not in ("chain", "fused") or not _DATA.fullmatch(parts[-1]):
+        raise RunNotFound(f"malformed run id {run_id[:80]!r}; run ids look like {example!r}")
+    net = get_net(parts[1])
+    codes = {"s": "seed", "t": "train_steps", SCHEDULE_CODE: "train_schedule_steps", **{s.code: s.name for s in net.sizes}}
+    fields: dict[str, int] = {}
+    for token in parts[4:-1]:
+        match = _TOKEN.fullmatch(token)
+        if match is None or match["code"] not in codes or codes[match["code"]] in fields:
+            raise RunNotFound(f"malformed run id {run_id[:80]!r}; run ids look like {example!r}")
+        fields[codes[match["code"]]] = int(match["value"])
+    if parts[-1][1:] != fingerprint:
+        raise RunNotFound(f"run {run_id!r} was made with other data ({parts[-1][1:]}); this server's data is {fingerprint}")
+    schedule = fields.pop("train_schedule_steps", 0)
     try:
-        cfg = Config(dtype=_DTYPE_NAME[match["dtype"]], variant=match["variant"], **fields)  # type: ignore[arg-type]
+        cfg = Config(net=net.name, dtype=_DTYPE_NAME[parts[2]], variant=parts[3], **fields)  # type: ignore[arg-type]
     except ConfigError as exc:
-        raise RunNotFound(f"run id {run_id!r} is out of range: {exc}") from None
-    schedule = int(match["schedule"] or 0)
+        raise RunNotFound(f"run id {run_id[:80]!r} is out of range: {exc}") from None
     canonical = run_id_for(cfg, fingerprint, schedule)
-    if run_id != canonical:  # one run, one id: no leading zeros, no schedule that changes nothing
-        raise RunNotFound(f"run id {run_id!r} is not written the one way a run id is written; this run's id is "
-                          f"{canonical!r}")
+    if canonical != run_id:  # e.g. sizes in another order or missing, a schedule that changes nothing: one run, one id
+        raise RunNotFound(f"run id {run_id[:80]!r} is not in canonical form; this run's id is {canonical!r}")
     return cfg, schedule
 
 
@@ -187,7 +199,7 @@ class RunRegistry:
 
     def large_tensors(self, cfg: Config) -> bool:
         """Tensors big enough that reducing them for display belongs off the event loop too."""
-        return cfg.batch_size * cfg.n_hidden > self.heavy_cells
+        return get_net(cfg.net).cells(cfg) > self.heavy_cells
 
     def trained_key(self, cfg: Config, schedule: int = 0) -> str:
         """The checkpoint of a config's trained weights: every field but the ones that only change how
@@ -232,13 +244,13 @@ class RunRegistry:
         if cfg.train_steps > self.settings.max_train_steps_in_run:
             raise ConfigError("train_steps", f"this server computes gradient views after at most "
                                              f"{self.settings.max_train_steps_in_run} training steps, got {cfg.train_steps}")
-        if schedule > max(self.settings.max_train_steps_in_run, self.settings.max_train_stream_steps):
-            most = max(self.settings.max_train_steps_in_run, self.settings.max_train_stream_steps)
+        most = max(self.settings.max_train_steps_in_run, self.settings.max_train_stream_steps)
+        if schedule > most:
             raise ConfigError("train_schedule_steps", f"this server trains at most {most} steps, got {schedule}")
-        cells = cfg.batch_size * cfg.n_hidden
+        cells = get_net(cfg.net).cells(cfg)
         if cells > self.settings.max_run_cells:
-            raise ConfigError("batch_size", f"batch_size × n_hidden = {cells} is over this server's limit of "
-                                            f"{self.settings.max_run_cells}")
+            raise ConfigError("batch_size", f"the largest activation of this {cfg.net} has {cells} entries, over this "
+                                            f"server's limit of {self.settings.max_run_cells}; use a smaller batch_size")
 
     # ---- trained weights ------------------------------------------------------------------------
 
@@ -389,6 +401,5 @@ class RunRegistry:
         return cfg, run
 
     def schedule_of(self, run_id: str) -> int:
-        """The training schedule a run id names (0: the whole schedule was trained)."""
-        match = RUN_ID.fullmatch(run_id)
-        return int(match["schedule"] or 0) if match else 0
+        """The training schedule a run id names (0: the whole schedule was trained); the id is valid."""
+        return self.config(run_id)[1]

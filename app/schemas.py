@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ninja_core.config import LIMITS, Config
 from ninja_core.dojo.limits import DEFAULT_LIMITS
-from ninja_core.tape import ALIASES, backward_order
+from ninja_core.nets import NETS
 
 _D = Config()
 # The dojo's own limits on a learner's program, stated in the schema (a string longer than this is
 # refused before it runs): one formula, and a whole cell with its comments.
 CHECK_SOURCE_BYTES = DEFAULT_LIMITS.source_bytes
 CELL_SOURCE_BYTES = 16 * 1024
-NODE_NAMES: tuple[str, ...] = (*backward_order(), *ALIASES)  # the 26 gradients, then the seed notebook's names
+NODE_NAME_CHARS = r"^[A-Za-z_][A-Za-z0-9_]*$"  # the node names of every network are Python identifiers
 Status = Literal["exact", "approx", "mismatch", "shape_mismatch", "missing"]
 
 
@@ -34,6 +34,16 @@ def _bounded(name: str, description: str) -> Any:
     return Field(ge=lo, le=hi, description=f"{description} ({lo}..{hi})")
 
 
+def _size(name: str, description: str) -> Any:
+    """A network size: optional (null or absent = the network's default). The schema states the widest
+    range over the networks that have it; each network's own range is checked (422 naming it)."""
+    specs = [(net.name, s) for net in NETS.values() if (s := net.size(name)) is not None]
+    lo = min((s.lo for _, s in specs), default=1)
+    hi = max((s.hi for _, s in specs), default=1)
+    per_net = "; ".join(f"{n}: default {s.default}, {s.lo}..{s.hi}" for n, s in specs) or "no network has it yet"
+    return Field(ge=lo, le=hi, description=f"{description} ({per_net})")
+
+
 # After the bounds in each Annotated[...]: constraints first keep "minimum"/"maximum" in the schema.
 JSON_INT = BeforeValidator(_json_integer)
 
@@ -42,15 +52,19 @@ class RunConfig(BaseModel):
     """A run's configuration; every field is optional in a request and defaults as in the lecture."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"seed": 2147483647, "batch_size": 32, "n_embd": 10, "n_hidden": 64, "block_size": 3,
-                      "dtype": "float32", "variant": "chain", "train_steps": 0}],
+        "examples": [{"net": "mlp", "seed": 2147483647, "batch_size": 32, "n_embd": 10, "n_hidden": 64, "block_size": 3,
+                      "dtype": "float32", "variant": "chain", "train_steps": 0}, {"net": "wavenet"}],
     })
 
+    net: Literal[tuple(NETS)] = Field("mlp", description="the network: " + ", ".join(  # type: ignore[valid-type]
+        f"{name} ({net.title})" for name, net in NETS.items()))
     seed: Annotated[int, _bounded("seed", "seed of the generator that draws parameters, then the minibatch"), JSON_INT] = _D.seed
-    batch_size: Annotated[int, _bounded("batch_size", "minibatch size n"), JSON_INT] = _D.batch_size
-    n_embd: Annotated[int, _bounded("n_embd", "embedding dimensions per character"), JSON_INT] = _D.n_embd
-    n_hidden: Annotated[int, _bounded("n_hidden", "hidden units"), JSON_INT] = _D.n_hidden
-    block_size: Annotated[int, _bounded("block_size", "context length in characters"), JSON_INT] = _D.block_size
+    batch_size: Annotated[int | None, _size("batch_size", "minibatch size n"), JSON_INT] = None
+    n_embd: Annotated[int | None, _size("n_embd", "embedding dimensions per character"), JSON_INT] = None
+    n_hidden: Annotated[int | None, _size("n_hidden", "hidden units"), JSON_INT] = None
+    block_size: Annotated[int | None, _size("block_size", "context length in characters"), JSON_INT] = None
+    n_head: Annotated[int | None, _size("n_head", "attention heads"), JSON_INT] = None
+    n_layer: Annotated[int | None, _size("n_layer", "transformer blocks"), JSON_INT] = None
     dtype: Literal["float32", "float64"] = Field(_D.dtype, description="float32 shows rounding; float64 agreement to ~1e-15")
     variant: Literal["chain", "fused"] = Field(_D.variant,
                                                description="chain: every step; fused: cross-entropy and batchnorm in one")
@@ -112,13 +126,13 @@ class DataInfo(BaseModel):
 
 
 class RunDocument(BaseModel):
-    run_id: str = Field(examples=["r1-f32-chain-s2147483647-b32-e10-h64-k3-t0-d5b1f3c2a"])
+    run_id: str = Field(examples=["r2-mlp-f32-chain-s2147483647-t0-b32-e10-h64-k3-d5b1f3c2a"])
     config: RunConfig
     loss: float | None
     loss_finite: bool
-    counts: dict[str, int] = Field(description="how many of the 26 nodes have each status")
+    counts: dict[str, int] = Field(description="how many of the network's gradients have each status")
     batch: list[BatchItem]
-    nodes: list[NodeSummary] = Field(description="the 26 gradients in backward (cmp table) order")
+    nodes: list[NodeSummary] = Field(description="every gradient of the network, in backward (cmp table) order")
     graph: Graph
     data: DataInfo
 
@@ -187,6 +201,20 @@ class GradcheckDocument(BaseModel):
     params: list[GradcheckEntry]
 
 
+class SizeInfo(BaseModel):
+    name: str = Field(examples=["n_hidden"])
+    default: int
+    min: int
+    max: int
+    help: str
+
+
+class NetInfo(BaseModel):
+    name: str = Field(examples=["wavenet"])
+    title: str = Field(examples=["WaveNet (makemore part 5)"])
+    sizes: list[SizeInfo] = Field(description="the config fields this network has (batch_size first)")
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
@@ -207,18 +235,12 @@ class CheckRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"node": "h", "code": "dh = dlogits @ W2.T"}]})
 
-    node: str = Field(max_length=40, json_schema_extra={"enum": list(NODE_NAMES)},
-                      description="the node whose gradient the code computes (the seed notebook's zprebn, apreact, a too)")
+    node: str = Field(max_length=40, pattern=NODE_NAME_CHARS,
+                      description="the node whose gradient the code computes (one of the run's nodes; the MLP also "
+                                  "takes the seed notebook's zprebn, apreact, a)")
     code: str = Field(max_length=CHECK_SOURCE_BYTES, description=(
         f"Python subset; the answer is d<node> or the last expression (at most {CHECK_SOURCE_BYTES} bytes of UTF-8)"))
     lang: Literal["en", "de"] = Field("en", description="language of the figure's labels and the messages")
-
-    @field_validator("node")
-    @classmethod
-    def _known_node(cls, value: str) -> str:
-        if value not in NODE_NAMES:
-            raise ValueError("not one of the 26 nodes")
-        return value
 
 
 class GradeRequest(BaseModel):
@@ -230,6 +252,47 @@ class GradeRequest(BaseModel):
     code: str = Field(max_length=CELL_SOURCE_BYTES, description=(
         f"the whole exercise-1 cell; every d<name> it defines is judged (at most {CELL_SOURCE_BYTES} bytes of UTF-8)"))
     lang: Literal["en", "de"] = Field("en", description="language of the messages")
+
+
+class FixInfo(BaseModel):
+    """The first one-edit change that makes a wrong formula right (issue 14, item 5)."""
+
+    kind: Literal["name", "sign", "transpose", "keepdim", "count", "dims"]
+    line: int
+    col: int = Field(description="1-based column where the edit goes")
+    message: str = Field(description="one edit makes it right: use W2 instead of dW2 at line 1, column 16")
+    status: Status = Field(description="what the edited code gets: exact or approx")
+
+
+class LensRow(BaseModel):
+    """The answer under one named tolerance standard: |yours - autograd| <= atol + rtol * |autograd|."""
+
+    standard: str = Field(examples=["torch.testing.assert_close"])
+    rtol: float
+    atol: float
+    passed: bool
+    used: float | None = Field(description="largest share of the tolerance any entry takes (<= 1 passes; null: inf)")
+    source: str = Field(description="the tool's call and numbers these come from")
+
+
+class RoundingInfo(BaseModel):
+    """For an approx answer: its distance in ulps and the learner's code rerun in float64."""
+
+    ulps: int = Field(description="largest distance in units in the last place of autograd's dtype")
+    index: list[int] = Field(description="the entry with that distance")
+    yours: float | None
+    autograd: float | None
+    float64_maxdiff: float | None = Field(description="max |yours - autograd| with the code rerun in float64")
+    proved: bool | None = Field(description="true: in float64 it agrees to 1e-12, so the formula is right")
+
+
+class BatchInfo(BaseModel):
+    """The same code on another minibatch of the same network (another seed, the same sizes)."""
+
+    seed: int
+    status: Literal["exact", "approx", "mismatch", "shape_mismatch", "missing", "error"]
+    passed: bool
+    diagnosis: list[str]
 
 
 class CheckVerdict(BaseModel):
@@ -249,6 +312,10 @@ class CheckVerdict(BaseModel):
     diagnosis: list[str] = Field(description="plain-words findings: shape, transposed, sign, factor, missing branch, ...")
     output: list[str] = Field(description="what print() wrote")
     figure: dict[str, Any] | None = Field(description="plotly figure: value, yours, autograd, |diff|")
+    fix: FixInfo | None = Field(None, description="the one-edit change that makes a wrong formula right")
+    lens: list[LensRow] | None = Field(None, description="the verdict under other tolerance standards (same shape only)")
+    rounding: RoundingInfo | None = Field(None, description="approx: ulps and the float64 rerun")
+    batches: list[BatchInfo] = Field([], description="a right answer judged on other minibatches too")
 
 
 class DojoErrorInfo(BaseModel):
@@ -272,13 +339,17 @@ class GradeRow(BaseModel):
     nonfinite: list[str]
     shape: list[int] | None
     expected_shape: list[int] | None
-    diagnosis: list[str]
+    diagnosis: list[str] = Field(description="the line that names the cause first")
     lines: list[int]
     local_error: DojoErrorInfo | None
+    fix: FixInfo | None = Field(None, description="the one-edit change of the node's own lines that makes them right")
+    lens: list[LensRow] | None = Field(None, description="the end-to-end answer under other tolerance standards")
+    rounding: RoundingInfo | None = Field(None, description="approx: ulps and the node's own lines rerun in float64")
+    batches: list[BatchInfo] = Field([], description="a right answer, from the cell run on other minibatches")
 
 
 class GradeDocument(BaseModel):
-    nodes: list[GradeRow] = Field(description="the 26 gradients in backward order")
+    nodes: list[GradeRow] = Field(description="every gradient of the run's network, in backward order")
     totals: dict[str, int]
     complete: bool = Field(description="false when the cell stopped with an error (see error)")
     error: DojoErrorInfo | None

@@ -13,8 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ninja_core.dojo import DEFAULT_LIMITS, DojoError, UnknownNodeError, check_node, grade_cell
-from ninja_core.i18n import german, localize, tr
-from ninja_core.tape import backward_order
+from ninja_core.i18n import german, tr
 
 from ..budget import Busy
 from ..deps import ClientDep, RegistryDep
@@ -36,7 +35,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": CodeErrorBody, "description": "the code was refused or failed: kind, message, line, col"},
     404: {"model": ErrorBody, "description": "unknown or malformed run id"},
     413: {"model": ErrorBody, "description": "the request body is over the server's limit"},
-    422: {"model": ErrorBody, "description": "malformed body, or a node that is not one of the 26"},
+    422: {"model": ErrorBody, "description": "malformed body, or a node that is not one of the run's network"},
     429: {"model": ErrorBody, "description": "too many checks in progress, or the run's network is still being "
                                              "trained (see Retry-After)"},
     503: {"model": ErrorBody, "description": "the training behind a trained run failed on the server"},
@@ -63,8 +62,7 @@ class DojoPool:
 
 
 def code_error(exc: DojoError, lang: str = "en") -> ORJSON:
-    body = {"error": "code_error", "message": localize(exc.text(), lang), "kind": exc.kind, "line": exc.line,
-            "col": exc.col}
+    body = {"error": "code_error", "message": exc.text(lang), "kind": exc.kind, "line": exc.line, "col": exc.col}
     return ORJSON(body, status_code=400)
 
 
@@ -80,10 +78,10 @@ async def check(request: Request, run_id: str, body: CheckRequest, registry: Reg
         verdict = await pool.run(check_node, run, body.node, body.code, lang=body.lang)
     except UnknownNodeError as exc:  # a bad field of the body (the run itself exists): 422, like other fields
         return error_response(422, "validation_error", tr("node: {message}", message=exc.args[0] if exc.args else str(exc)),
-                              field="node", allowed=list(backward_order()), lang=body.lang)
+                              field="node", allowed=list(run.nodes), lang=body.lang)
     except DojoError as exc:
         return code_error(exc, body.lang)
-    return ORJSON(localize(verdict.to_dict(), body.lang))
+    return ORJSON(verdict.to_dict(lang=body.lang))
 
 
 @router.post("/{run_id}/grade", response_model=GradeDocument, responses=RESPONSES,
@@ -98,5 +96,5 @@ async def grade(request: Request, run_id: str, body: GradeRequest, registry: Reg
         report = await pool.run(grade_cell, run, body.code, limits=CELL_LIMITS)
     except DojoError as exc:
         return code_error(exc, body.lang)
-    return ORJSON(localize(report.to_dict(), body.lang))
+    return ORJSON(report.to_dict(lang=body.lang))
 

@@ -11,7 +11,6 @@ from ninja_core.config import LIMITS, Config, ConfigError
 from ninja_core.display import DEFAULT_MAX_CELLS
 from ninja_core.gradcheck import finite_differences
 from ninja_core.i18n import german, tr
-from ninja_core.tape import ALIASES, backward_order, resolve
 
 from ..budget import Budget
 from ..deps import ClientDep, RegistryDep, SettingsDep
@@ -25,8 +24,9 @@ router = APIRouter(prefix="/api/runs", tags=["runs"])
 register_fields(r"^/api/runs/?$", None, {"max_cells": (1, Settings.model_fields["max_cells_limit"].default),
                                          "train_schedule_steps": (0, LIMITS["train_steps"][1])})
 german({
-    "unknown node {name}; valid names: {valid}; aliases: {aliases}": "unbekannter Knoten {name}; gültige Namen: "
-                                                                    "{valid}; andere Namen: {aliases}",
+    "unknown node {name} for {net}; valid names: {valid}{aliases}": "unbekannter Knoten {name} für {net}; gültige "
+                                                                   "Namen: {valid}{aliases}",
+    "; aliases: {aliases}": "; andere Namen: {aliases}",
     "must be an integer in 1..{hi}, got {got}": "muss eine ganze Zahl in 1..{hi} sein, erhalten: {got}",
 })
 
@@ -41,12 +41,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
           503: {"model": ErrorBody, "description": "the training behind a trained run failed on the server (see "
                                                    "Retry-After)"}}
 RunId = Annotated[str, Path(max_length=120, description="from POST /api/runs; encodes the whole config",
-                            examples=["r1-f32-chain-s2147483647-b32-e10-h64-k3-t0-d5b1f3c2a"])]
+                            examples=["r2-mlp-f32-chain-s2147483647-t0-b32-e10-h64-k3-d5b1f3c2a"])]
 
 
 def _config(body: RunRequest) -> tuple[Config, int]:
-    fields = body.model_dump()
-    schedule = fields.pop("train_schedule_steps")
+    fields = body.model_dump(exclude_none=True)  # a size left out is the network's default
+    schedule = fields.pop("train_schedule_steps", 0)
     return Config(**fields), schedule
 
 
@@ -91,12 +91,13 @@ async def get_node(
         raise ConfigError("max_cells", tr("must be an integer in 1..{hi}, got {got}", hi=settings.max_cells_limit,
                                           got=max_cells))
     _, run = await registry.get_by_id(run_id, client)
-    resolved = resolve(name)
+    resolved = run.tape.resolve(name)
     if resolved is None or resolved not in run.nodes:
-        valid = list(backward_order())
-        aliases = ", ".join(f"{k} (= {v})" for k, v in ALIASES.items())
-        raise NotFound(tr("unknown node {name}; valid names: {valid}; aliases: {aliases}", name=repr(name[:40]),
-                          valid=", ".join(valid), aliases=aliases), allowed=valid)
+        valid = list(run.nodes)
+        aliases = ", ".join(f"{k} (= {v})" for k, v in run.tape.aliases.items())
+        raise NotFound(tr("unknown node {name} for {net}; valid names: {valid}{aliases}", name=repr(name[:40]),
+                          net=run.config.net, valid=", ".join(valid),
+                          aliases=tr("; aliases: {aliases}", aliases=aliases) if aliases else ""), allowed=valid)
     requested_as = name if resolved != name else None
     args = (run_id, run, resolved, requested_as, max_cells, encoding, diff_scale, arrays, figure, lang)
     if not registry.large_tensors(run.config):

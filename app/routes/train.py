@@ -26,8 +26,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ninja_core.config import LIMITS, Config, ConfigError
+from ninja_core.config import LIMITS, Config
 from ninja_core.i18n import german, tr
+from ninja_core.nets import ConfigError, get_net
 from ninja_core.train import TrainConfig
 
 from ..budget import Budget
@@ -47,7 +48,8 @@ _END = object()
 
 
 def _bounded(name: str, default: int, description: str) -> Any:
-    lo, hi = LIMITS[name]
+    size = get_net("mlp").size(name)  # the training stream trains the MLP (for now)
+    lo, hi = (size.lo, size.hi) if size is not None else LIMITS[name]
     return Field(default, ge=lo, le=hi, description=f"{description} ({lo}..{hi})")
 
 

@@ -6,7 +6,7 @@
 // A busy server (429 + Retry-After) is waited for, with a countdown, and asked again.
 
 const v = new URL(import.meta.url).search;
-const { el } = await import(`./dom.js${v}`);
+const { el, fill } = await import(`./dom.js${v}`);
 const fmt = await import(`./format.js${v}`);
 const sse = await import(`./sse.js${v}`);
 const api = await import(`./api.js${v}`);
@@ -251,7 +251,7 @@ export class TrainView {
     if (p?.steps_per_s && this.status === "running") items.push([t("train_left"), duration((steps - step) / p.steps_per_s, t)]);
     if (p?.lr) items.push(["lr", String(p.lr)]);
     if (p?.loss) items.push([t("loss"), fmt.loss(p.loss)]);
-    numbers.replaceChildren(...(items.length ? items.map(([label, value]) =>
+    fill(numbers, ...(items.length ? items.map(([label, value]) =>
       el("span", { class: "train-number" }, el("span", { class: "muted" }, label), " ", el("span", { class: "num" }, value)))
       : [el("span", { class: "muted" }, t("train_hint"))]));
   }
@@ -261,29 +261,29 @@ export class TrainView {
     const box = this.parts.result;
     const d = this.done;
     if (this.failure) {
-      box.replaceChildren(el("h2", { class: "panel-title" }, t("train_result")), el("p", { class: "note note-mismatch", id: "train-failure" }, this.failure));
+      fill(box, el("h2", { class: "panel-title" }, t("train_result")), el("p", { class: "note note-mismatch", id: "train-failure" }, this.failure));
       return;
     }
     if (this.status === "waiting" && this.retry) {
       const s = Math.max(0, Math.ceil((this.retry.until - Date.now()) / 1000));
-      box.replaceChildren(el("h2", { class: "panel-title" }, t("train_result")),
+      fill(box, el("h2", { class: "panel-title" }, t("train_result")),
         el("p", { class: "note", id: "train-retry", dataset: { seconds: String(s) } }, t("train_busy_retry", { s })),
         el("p", { class: "muted" }, this.retry.message));
       return;
     }
     if (this.status === "stopping") {
-      box.replaceChildren(el("h2", { class: "panel-title" }, t("train_result")),
+      fill(box, el("h2", { class: "panel-title" }, t("train_result")),
         el("p", { class: "muted train-placeholder", id: "train-stopping" }, t("train_stopping")));
       return;
     }
     if (this.status === "stopped" && !d) {
       const step = this.progress?.step ?? 0;
-      box.replaceChildren(el("h2", { class: "panel-title" }, t("train_result")),
+      fill(box, el("h2", { class: "panel-title" }, t("train_result")),
         el("p", { class: "note", id: "train-stopped" }, t("train_stopped_at", { step: step.toLocaleString(this.locale) })));
       return;
     }
     if (!d) {
-      box.replaceChildren(el("h2", { class: "panel-title" }, t("train_result")),
+      fill(box, el("h2", { class: "panel-title" }, t("train_result")),
         el("p", { class: "muted train-placeholder" }, t(this.running ? "train_result_running" : "train_result_hint")));
       return;
     }
@@ -292,7 +292,7 @@ export class TrainView {
         el("span", { class: "muted" }, t(`loss_${split}`)), el("span", { class: "num loss-value" }, fmt.loss(d[`${split}_loss`]))));
     const rc = d.run_config;
     const total = rc?.train_schedule_steps || rc?.train_steps || 0;
-    box.replaceChildren(
+    fill(box,
       el("h2", { class: "panel-title" }, t("train_result")),
       d.stopped ? el("p", { class: "note", id: "train-stopped" },
         t("train_stopped_reached", { step: d.steps.toLocaleString(this.locale), total: total.toLocaleString(this.locale) })) : null,

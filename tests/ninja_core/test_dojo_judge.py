@@ -9,15 +9,18 @@ import pytest
 import torch
 
 from ninja_core.config import Config
+from ninja_core.config import Config as _Config
 from ninja_core.data import Dataset
 from ninja_core.dojo.errors import DojoError, UnknownNodeError
 from ninja_core.dojo.grade import grade_cell
 from ninja_core.dojo.judge import LAST_EXPRESSION, check_node
-from ninja_core.dojo.scope import downstream, node_scope
+from ninja_core.dojo.scope import node_scope
+from ninja_core.nets import get_net
 from ninja_core.run import Run, check
-from ninja_core.tape import FUSED_BLOCKS, backward_order, exercise_cell, node_formula
 
-NODES = backward_order()
+MLP_TAPE = get_net("mlp").tape(_Config())
+
+NODES = MLP_TAPE.backward_order
 LECTURE_DC_LOOP = """dC = torch.zeros_like(C)
 for k in range(Xb.shape[0]):
     for j in range(Xb.shape[1]):
@@ -33,18 +36,18 @@ def float64_run(dataset: Dataset) -> Run:
 
 @pytest.mark.parametrize("node", NODES)
 def test_every_chain_reference_formula_passes_through_the_dojo(default_run: Run, node: str) -> None:
-    verdict = check_node(default_run, node, node_formula(node, "chain"))
+    verdict = check_node(default_run, node, MLP_TAPE.node_formula(node, "chain"))
     assert verdict.status in ("exact", "approx"), (node, verdict.diagnosis)
     assert verdict.variable == f"d{node}"
 
 
 @pytest.mark.parametrize("node", NODES)
 def test_reference_formulas_pass_in_float64_too(float64_run: Run, node: str) -> None:
-    verdict = check_node(float64_run, node, node_formula(node, "chain"), figure=False)
+    verdict = check_node(float64_run, node, MLP_TAPE.node_formula(node, "chain"), figure=False)
     assert verdict.passed and (verdict.comparison.maxdiff or 0.0) < 1e-12, node
 
 
-@pytest.mark.parametrize("block", FUSED_BLOCKS, ids=lambda b: b.name)
+@pytest.mark.parametrize("block", MLP_TAPE.fused, ids=lambda b: b.name)
 def test_fused_formulas_pass_as_approx(default_run: Run, block: object) -> None:
     verdict = check_node(default_run, block.wrt, block.formula)  # type: ignore[attr-defined]
     assert verdict.status in ("exact", "approx")
@@ -61,7 +64,7 @@ def test_scope_holds_only_true_gradients_downstream_of_the_node(default_run: Run
     assert "dhpreact" not in scope and "dW2" not in scope  # dW2 is a sibling branch, not downstream
     assert {"Xb", "Yb", "n", "W2", "a", "zprebn", "apreact"} <= set(scope.names())
     assert torch.equal(scope.get("dlogits"), default_run.autograd["logits"])
-    assert downstream("logits")[-1] == "loss" and "h" not in downstream("logits")
+    assert MLP_TAPE.downstream("logits")[-1] == "loss" and "h" not in MLP_TAPE.downstream("logits")
     assert "da" in node_scope(default_run, "hpreact")  # the seed notebook's alias of dh
 
 
@@ -130,7 +133,7 @@ def test_median_check_is_fast_enough_to_serve(default_run: Run) -> None:
 # ---- whole cells --------------------------------------------------------------------------------
 
 def test_the_whole_exercise_cell_grades_26_of_26(default_run: Run) -> None:
-    report = grade_cell(default_run, exercise_cell())
+    report = grade_cell(default_run, MLP_TAPE.exercise_cell())
     assert [row.name for row in report.rows] == list(NODES)
     assert all(row.status in ("exact", "approx") for row in report.rows)
     assert all(row.local_status in ("exact", "approx") for row in report.rows)
@@ -141,14 +144,14 @@ def test_the_whole_exercise_cell_grades_26_of_26(default_run: Run) -> None:
 
 
 def test_the_cell_with_the_lectures_dC_loop(default_run: Run) -> None:
-    report = grade_cell(default_run, exercise_cell().replace(INDEX_ADD_DC, LECTURE_DC_LOOP))
+    report = grade_cell(default_run, MLP_TAPE.exercise_cell().replace(INDEX_ADD_DC, LECTURE_DC_LOOP))
     row = report.rows[-1]
     assert row.name == "C" and row.status in ("exact", "approx") and row.local_status == "exact"
     assert len(row.lines) == 5
 
 
 def test_a_wrong_line_is_told_apart_from_a_right_line_fed_a_wrong_gradient(default_run: Run) -> None:
-    cell = exercise_cell().replace("dcounts += torch.ones_like(counts) * dcounts_sum\n", "")
+    cell = MLP_TAPE.exercise_cell().replace("dcounts += torch.ones_like(counts) * dcounts_sum\n", "")
     report = grade_cell(default_run, cell)
     rows = {row.name: row for row in report.rows}
     assert rows["counts"].status == "mismatch" and rows["counts"].local_status == "mismatch"
@@ -159,7 +162,7 @@ def test_a_wrong_line_is_told_apart_from_a_right_line_fed_a_wrong_gradient(defau
 
 
 def test_a_runtime_error_stops_the_cell_but_earlier_nodes_and_all_locals_are_judged(default_run: Run) -> None:
-    cell = exercise_cell().replace("dh = dlogits @ W2.T", "dh = dlogits @ W2")
+    cell = MLP_TAPE.exercise_cell().replace("dh = dlogits @ W2.T", "dh = dlogits @ W2")
     report = grade_cell(default_run, cell)
     assert report.error is not None and report.error.kind == "runtime" and not report.complete
     line = cell.splitlines().index("dh = dlogits @ W2") + 1
@@ -173,7 +176,7 @@ def test_a_runtime_error_stops_the_cell_but_earlier_nodes_and_all_locals_are_jud
 
 
 def test_a_cell_may_use_the_seed_notebooks_names(default_run: Run) -> None:
-    cell = re.sub(r"\bdh\b", "da", re.sub(r"\bdhpreact\b", "dapreact", exercise_cell()))
+    cell = re.sub(r"\bdh\b", "da", re.sub(r"\bdhpreact\b", "dapreact", MLP_TAPE.exercise_cell()))
     cell = cell.replace("dapreact = (1.0 - h**2) * da", "dapreact = (1.0 - a**2) * da")
     assert "dapreact = (1.0 - a**2) * da" in cell and "dbnbias = dapreact.sum(0, keepdim=True)" in cell
     report = grade_cell(default_run, cell)
@@ -192,8 +195,8 @@ def test_undefined_nodes_are_missing_and_typos_are_pointed_out(default_run: Run)
 
 def test_a_forbidden_cell_is_refused_before_anything_runs(default_run: Run) -> None:
     with pytest.raises(DojoError) as info:
-        grade_cell(default_run, exercise_cell() + "\nimport os")
-    assert info.value.kind == "forbidden" and info.value.line == len(exercise_cell().splitlines()) + 1
+        grade_cell(default_run, MLP_TAPE.exercise_cell() + "\nimport os")
+    assert info.value.kind == "forbidden" and info.value.line == len(MLP_TAPE.exercise_cell().splitlines()) + 1
 
 
 def test_grade_scope_has_no_true_gradients(default_run: Run) -> None:
@@ -238,7 +241,7 @@ def test_the_seed_notebooks_cell_is_graded_by_node_not_by_its_labels(default_run
     assert rows["h"].variable == "dh" and rows["h"].status == "exact"
     # its da is d(apreact), not dh's alias: the table says where it is instead of judging it as dh
     assert rows["hpreact"].status == "missing"
-    assert "your da holds this gradient" in rows["hpreact"].diagnosis[1]
+    assert "your da holds this gradient" in rows["hpreact"].diagnosis[0]  # the telling line first (issue 14, item 7)
     # and the steps that read its da are judged locally with its own da, made from autograd's dh
     assert rows["bngain"].local_status in ("exact", "approx")
     assert any("cmp(...) lines were skipped" in note for note in report.notes)
@@ -251,10 +254,64 @@ def test_a_cell_that_runs_too_long_is_stopped_and_still_reported(default_run: Ru
 
     busy = "\nfor i in range(99_999):\n    dC = dC * 1.0 + torch.ones(1000, 100).sum() * 0"
     started = time.perf_counter()
-    report = grade_cell(default_run, exercise_cell() + busy, limits=Limits(seconds=0.5))
+    report = grade_cell(default_run, MLP_TAPE.exercise_cell() + busy, limits=Limits(seconds=0.5))
     assert time.perf_counter() - started < 2.0  # 0.5 s for the code in all, plus judging
     assert report.error is not None and report.error.kind == "timeout"
     rows = {row.name: row for row in report.rows}
     assert rows["h"].status == "exact"  # judged: it ran before the loop
     assert rows["C"].local_status == "error" and rows["C"].local_error is not None
     assert rows["C"].local_error.kind == "timeout"
+
+
+# ---- in a notebook (issue 11, item 7) ---------------------------------------------------------------
+
+def test_a_verdict_shows_compactly_in_a_notebook(default_run: Run) -> None:
+    verdict = check_node(default_run, "bnmeani", "dbnmeani = (-dbndiff).sum(0)")  # with its figure
+    text = repr(verdict)
+    assert len(text) < 400 and "base64" not in text and "bdata" not in text
+    assert text.startswith("<Verdict dbnmeani: shape_mismatch") and "keepdim=True is missing" in text
+    page = verdict._repr_html_()
+    assert page.startswith("<table>") and "<code>dbnmeani</code>" in page and "keepdim=True is missing" in page
+    assert len(page) < 5000 and "base64" not in page
+
+
+def test_a_grade_report_shows_as_a_table_in_a_notebook(default_run: Run) -> None:
+    report = grade_cell(default_run, MLP_TAPE.exercise_cell().replace("dhprebn = dbndiff.clone()", "dhprebn = dbndiff"))
+    assert repr(report) == report.table() and repr(report).startswith("25/26 right end to end")
+    page = report._repr_html_()
+    assert page.startswith("<table><caption>25/26 right end to end") and page.count("<tr>") == 27
+    assert "share storage" in page  # the telling line of the wrong row
+    assert "Ende-zu-Ende" in report.html(lang="de")
+
+
+def test_verdict_json_carries_fix_lens_rounding_and_batches(default_run: Run) -> None:
+    right = check_node(default_run, "hpreact", "dhpreact = (1.0 - h**2) * dh", figure=False).to_dict(figure=False)
+    assert right["fix"] is None and len(right["batches"]) == 3 and all(b["passed"] for b in right["batches"])
+    assert right["rounding"]["proved"] is True and right["rounding"]["ulps"] >= 1 and len(right["rounding"]["index"]) == 2
+    assert {row["standard"] for row in right["lens"]} >= {"torch.testing.assert_close", "llm.c test_gpt2"}
+    json.dumps(right, allow_nan=False)
+    wrong = check_node(default_run, "W2", "dW2 = dlogits.T @ h", figure=False).to_dict(figure=False)
+    assert wrong["fix"]["kind"] == "transpose" and wrong["lens"] is None and wrong["batches"] == []
+    json.dumps(wrong, allow_nan=False)
+
+
+def test_an_approx_answer_that_is_not_rounding_is_told_apart(default_run: Run) -> None:
+    # b1's gradient is zero in exact arithmetic: a sign-flipped answer passes allclose, and the float64
+    # rerun shows whether it is the formula or rounding
+    verdict = check_node(default_run, "b1", "db1 = -dhprebn.sum(0)", figure=False)
+    assert verdict.status == "approx" and verdict.rounding is not None
+    assert any("rerun in float64" in d for d in verdict.diagnosis)
+
+
+def test_a_row_not_reached_names_what_its_own_lines_get_in_words(default_run: Run) -> None:
+    """Issue 11, item 8: no raw status keys ("your dbndiff2 is mismatch"); the cause, as the dojo names it."""
+    cell = MLP_TAPE.exercise_cell().replace("dh = dlogits @ W2.T", "dh = dlogits @ W2").replace(
+        "dbndiff2 = (1.0/(n-1)) * torch.ones_like(bndiff2) * dbnvar", "dbndiff2 = (1.0/n) * torch.ones_like(bndiff2) * dbnvar")
+    assert "dbndiff2 = (1.0/n)" in cell
+    rows = {row.name: row for row in grade_cell(default_run, cell).rows}
+    row = rows["bndiff2"]
+    assert row.status == "missing" and row.local_status == "mismatch"
+    assert row.diagnosis[0].startswith("not reached: the cell stopped at line")
+    assert "your dbndiff2 is wrong: off by a factor of 0.9688 (= (n-1)/n)" in row.diagnosis[1]
+    assert not any(f"is {key}" in d for d in row.diagnosis for key in ("mismatch", "shape_mismatch", "exact", "approx"))
+    assert "your dbnvar is right up to rounding" in rows["bnvar"].diagnosis[1] or "is exact" in rows["bnvar"].diagnosis[1]
