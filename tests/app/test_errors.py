@@ -31,7 +31,7 @@ def test_check_and_grade_name_their_own_fields(client: TestClient, default_run_d
     r = client.post(f"/api/runs/{run_id}/grade", json=[1])
     assert r.json()["message"] == "the request body must be a JSON object with the fields: code, lang"
     r = client.post("/api/runs", json={"bogus": 1})  # the run's own list where it belongs
-    assert r.json()["message"].startswith("bogus: unknown field; allowed fields: seed, batch_size")
+    assert r.json()["message"].startswith("bogus: unknown field; allowed fields: net, seed, batch_size")
     for response in (r, client.post(f"/api/runs/{run_id}/check", json={"node": "h", "code": 5}),
                      client.post(f"/api/runs/{run_id}/check", json={"node": "h", "code": "1", "lang": "fr"}),
                      client.get(f"/api/runs/{run_id}/nodes/h", params={"arrays": "maybe"})):

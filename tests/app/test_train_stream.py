@@ -102,7 +102,7 @@ def test_stop_keeps_what_was_reached_and_opens_its_gradients(tmp_path: Path, mon
         doc = c.post("/api/runs", json=rc)
         assert doc.status_code == 200, doc.text
         assert doc.json()["config"]["train_schedule_steps"] == 200_000
-        assert f"-t{done['steps']}of200000-" in doc.json()["run_id"]
+        assert f"-t{done['steps']}-of200000-" in doc.json()["run_id"]
         assert c.get("/healthz").json()["runs"]["trainings"] == 0
         assert c.get(f"/api/runs/{doc.json()['run_id']}").status_code == 200
     # and they are bit for bit the weights a retraining stopped at the same step gives

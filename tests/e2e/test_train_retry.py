@@ -99,7 +99,7 @@ def test_stop_keeps_what_the_run_reached_and_opens_its_gradients(page: Page) -> 
     step = int(str(status.get_attribute("data-step")))
     assert 0 < step < 200_000
     page.click("#open-trained")
-    wait_for_figure(page, run_part=f"-t{step}of200000-")
+    wait_for_figure(page, run_part=f"-t{step}-of200000-")
     query = query_of(page)
     assert (query["train_steps"], query["train_schedule_steps"]) == (str(step), "200000")
     assert page.locator("#cmp-body tr[data-node]").count() == 26
