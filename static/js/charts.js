@@ -8,6 +8,9 @@
 // Events are buffered and drawn with Plotly.extendTraces at most five times a second: a redraw costs
 // far more than an event, and nobody reads a curve faster than that.
 
+const v = new URL(import.meta.url).search;
+const { el, add } = await import(`./dom.js${v}`);
+
 export const PARAMS = ["C", "W1", "b1", "W2", "b2", "bngain", "bnbias"];
 const COLORS = ["#3457d5", "#d9822b", "#8e5cc9", "#18864b", "#c8322f", "#0f9ab3", "#7a8293"];
 const MIN_INTERVAL_MS = 200;
@@ -67,11 +70,10 @@ export class TrainCharts {
   constructor(divs, Plotly) {
     this.divs = divs;  // {loss, audit, ratio, saturation}
     this.Plotly = Plotly;
-    // a caption under the audit chart: why its differences are not zero beside "26/26 bit-exact"
-    this.caption = document.createElement("p");
-    this.caption.className = "muted chart-caption";
-    this.caption.id = "chart-audit-caption";
-    divs.audit.after(this.caption);
+    // a caption under the audit chart (the last child of its card): why its differences are not zero
+    // beside "26/26 bit-exact"
+    this.caption = el("p", { class: "muted chart-caption", id: "chart-audit-caption" });
+    add(divs.audit.parentElement, this.caption);
     this.buffer = null;
     this.timer = null;
     this.last = 0;
