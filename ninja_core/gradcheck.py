@@ -9,6 +9,7 @@ and ~1e-7 for b1, whose gradient is zero in exact arithmetic.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,32 @@ class FiniteDifference:
                 "autograd": self.autograd, "manual": self.manual, "relerr": self.relerr,
                 "relerr_manual": self.relerr_manual}
 
+    def __repr__(self) -> str:
+        return (f"<FiniteDifference {self.name}: {len(self.entries)} entries, relative error autograd "
+                f"{self.relerr:.1e}, manual {self.relerr_manual:.1e}>")
+
+
+class FiniteDifferences(dict[str, FiniteDifference]):
+    """`finite_differences`' result: a dict by parameter name, shown as one line per parameter
+    (and as a table in a notebook, like `Run`)."""
+
+    def worst(self) -> float:
+        """The largest relative error of autograd or the manual backward over every parameter."""
+        return max((max(fd.relerr, fd.relerr_manual) for fd in self.values()), default=0.0)
+
+    def __repr__(self) -> str:
+        lines = [f"finite differences (float64, {STEP:g} step): worst relative error {self.worst():.1e}"]
+        lines += [f"{fd.name:10s} | autograd {fd.relerr:.1e} | manual {fd.relerr_manual:.1e} | {len(fd.entries)} entries"
+                  for fd in self.values()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td><code>{html.escape(fd.name)}</code></td><td>{fd.relerr:.1e}</td>"
+                       f"<td>{fd.relerr_manual:.1e}</td><td>{len(fd.entries)}</td></tr>" for fd in self.values())
+        caption = html.escape(f"finite differences in float64 · worst relative error {self.worst():.1e}")
+        return (f"<table><caption>{caption}</caption><tr><th>parameter</th><th>autograd vs numeric</th>"
+                f"<th>manual vs numeric</th><th>entries</th></tr>{rows}</table>")
+
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     scale = max(torch.linalg.vector_norm(a).item(), torch.linalg.vector_norm(b).item(), ZERO_FLOOR)
@@ -62,8 +89,9 @@ def _sample_entries(shape: tuple[int, ...], reference: torch.Tensor, k: int,
     return [tuple(int(i) for i in torch.unravel_index(f, shape)) for f in flat]
 
 
-def finite_differences(run: Run, entries: int = 6) -> dict[str, FiniteDifference]:
-    """Check every parameter of `run` at `entries` sampled entries, in float64."""
+def finite_differences(run: Run, entries: int = 6) -> FiniteDifferences:
+    """Check every parameter of `run` at `entries` sampled entries, in float64. The result is a
+    dict by parameter name (FiniteDifferences: a compact repr, an HTML table in a notebook)."""
     tape = run.tape
     params = {p: run.values[p].detach().double().clone() for p in tape.params}
     Xb, Yb = run.values["Xb"], run.values["Yb"]
@@ -79,7 +107,7 @@ def finite_differences(run: Run, entries: int = 6) -> dict[str, FiniteDifference
         return loss
 
     g = torch.Generator().manual_seed(run.config.seed)
-    results: dict[str, FiniteDifference] = {}
+    results = FiniteDifferences()
     for name in tape.params:
         picks = _sample_entries(tuple(params[name].shape), reference[name], entries, g)
         numeric = [
