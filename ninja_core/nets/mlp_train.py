@@ -45,13 +45,17 @@ class MLPStep(TrainStep):
         self.hidden = BatchNormTanh(self.embedding.emb.view(n, T * E), W1s, dW1, b1s, db1.view(1, H), gb,
                                     dgb.view(1, 2 * H), self.output.h, self.embedding.demb.view(n, T * E), dh_scale=n)
 
+        self._passes = (self.embedding.forward, self.hidden.forward, self.output.forward, self.output.backward,
+                        self.hidden.backward, self.embedding.backward)
+
     def forward_backward(self, Xb: torch.Tensor, Yb: torch.Tensor) -> None:
-        x, y = Xb.reshape(-1), Yb.view(-1, 1)  # (B*T,), (B, 1)
-        self.embedding.forward(x)  # emb = C[Xb]
-        self.hidden.forward()  # hprebn = embcat @ W1 + b1 ... h = torch.tanh(hpreact)
-        self.output.forward(y)  # logits = h @ W2 + b2; loss
-        self.hidden.backward(self.output.backward(y))  # dlogits -> dW2, db2, dh -> ... dW1, db1, dembcat
-        self.embedding.backward(x)  # dC
+        embedding, hidden, output, output_backward, hidden_backward, embedding_backward = self._passes
+        x, y = Xb.reshape(-1), Yb.reshape(-1, 1)  # (B*T,), (B, 1)
+        embedding(x)  # emb = C[Xb]
+        hidden()  # hprebn = embcat @ W1 + b1 ... h = torch.tanh(hpreact)
+        output(y)  # logits = h @ W2 + b2; loss
+        hidden_backward(output_backward(y))  # dlogits -> dW2, db2, dh -> ... dW1, db1, dembcat
+        embedding_backward(x)  # dC
 
     def activations(self) -> Params:
         return {"h": self.output.h}

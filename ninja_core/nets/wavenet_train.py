@@ -78,19 +78,21 @@ class WaveNetStep(TrainStep):
                 self.dh.append(dx.view(rows, H))
         self.params.update({"W4": W4, "b4": b4})
         self.grads.update({"W4": dWb[:H, :V], "b4": dWb[H, :V]})
+        level1, level2, level3 = self.levels
+        self._passes = (self.embedding, level1, level2, level3, self.output, self.dh[0], self.dh[1])
 
     def forward_backward(self, Xb: torch.Tensor, Yb: torch.Tensor) -> None:
-        x, y = Xb.reshape(-1), Yb.view(-1, 1)  # (B*8,), (B, 1)
-        level1, level2, level3 = self.levels
-        self.embedding.forward(x)  # emb = C[Xb]
+        embedding, level1, level2, level3, output, dh1, dh2 = self._passes
+        x, y = Xb.reshape(-1), Yb.reshape(-1, 1)  # (B*8,), (B, 1)
+        embedding.forward(x)  # emb = C[Xb]
         level1.forward()  # x1 = emb.view(B, 4, 2E); hprebn1 = x1 @ W1; batchnorm over (0, 1); h1 = tanh
         level2.forward()  # x2 = h1.view(B, 2, 2H) ...
         level3.forward()  # x3 = h2.view(B, 2H) ...
-        self.output.forward(y)  # logits = h3 @ W4 + b4; loss
-        level3.backward(self.output.backward(y))  # dW4, db4, dh3 -> dW3, dbngain3, dbnbias3, dx3 = dh2
-        level2.backward(self.dh[1])
-        level1.backward(self.dh[0])  # ... demb
-        self.embedding.backward(x)  # dC
+        output.forward(y)  # logits = h3 @ W4 + b4; loss
+        level3.backward(output.backward(y))  # dW4, db4, dh3 -> dW3, dbngain3, dbnbias3, dx3 = dh2
+        level2.backward(dh2)
+        level1.backward(dh1)  # ... demb
+        embedding.backward(x)  # dC
 
     def activations(self) -> Params:
         return {f"h{k}": level.h for k, level in zip(LEVELS, self.levels, strict=True)}
