@@ -89,6 +89,8 @@ def autograd_step(net: Network, cfg: Any, params: Params) -> Callable[[torch.Ten
 
 
 class _PlainSGD:
+    """The lecture's update, `p.data += -lr * p.grad`, one parameter at a time (in place)."""
+
     def __init__(self, params: Params) -> None:
         self.params = list(params.values())
 
@@ -141,7 +143,7 @@ def bench(cfg: TrainConfig | None = None, steps: int = 500, rounds: int = 10,
 
     def run_autograd() -> tuple[float, float]:
         leaves = {k: v.clone().requires_grad_(True) for k, v in initial.items()}
-        update = _PlainSGD(leaves).step if cfg.optimizer == "sgd" else _autograd_adamw(leaves, net, cfg).step
+        update = _PlainSGD(leaves).step if cfg.optimizer == "sgd" else _AutogradAdamW(leaves, net, cfg).step
         return timed(autograd_step(net, model_cfg, leaves), update, steps)
 
     def run_manual(make: Callable[[], TrainStep], n: int) -> tuple[float, float]:
@@ -167,15 +169,15 @@ def bench(cfg: TrainConfig | None = None, steps: int = 500, rounds: int = 10,
                        cfg.batch_size, cfg.optimizer, sizes)
 
 
-def _autograd_adamw(params: Params, net: Network, cfg: TrainConfig) -> Any:
-    decay = [p for name, p in params.items() if net.decays(name, tuple(p.shape))]
-    other = [p for name, p in params.items() if not net.decays(name, tuple(p.shape))]
-    groups = [g for g in ({"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0.0})
-              if g["params"]]
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=net.recipe.betas, foreach=True)
+class _AutogradAdamW:
+    """torch.optim.AdamW on autograd's leaves, the same groups as the manual step's (train.step.AdamW)."""
 
-    class _Step:
-        def step(self, lr: float) -> None:
-            optimizer.step()
+    def __init__(self, params: Params, net: Network, cfg: TrainConfig) -> None:
+        decay = [p for name, p in params.items() if net.decays(name, tuple(p.shape))]
+        other = [p for name, p in params.items() if not net.decays(name, tuple(p.shape))]
+        groups = [g for g in ({"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": other, "weight_decay": 0.0}) if g["params"]]
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=net.recipe.betas, foreach=True)
 
-    return _Step()
+    def step(self, lr: float) -> None:
+        self.optimizer.step()
