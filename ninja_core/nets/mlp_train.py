@@ -43,14 +43,15 @@ class MLPStep(TrainStep):
         self.embedding = Embedding(Cs, dC, n * T)  # emb (B*T, E), viewed as embcat (B, T*E)
         self.output = SoftmaxCrossEntropy(Wb, dWb, V, n, self.meter)
         self.hidden = BatchNormTanh(self.embedding.emb.view(n, T * E), W1s, dW1, b1s, db1.view(1, H), gb,
-                                    dgb.view(1, 2 * H), self.output.h, self.embedding.demb.view(n, T * E), dh_scale=n)
+                                    dgb, self.output.h, self.embedding.demb.view(n, T * E), dh_scale=n)
 
         self._passes = (self.embedding.forward, self.hidden.forward, self.output.forward, self.output.backward,
                         self.hidden.backward, self.embedding.backward)
 
     def forward_backward(self, Xb: torch.Tensor, Yb: torch.Tensor) -> None:
         embedding, hidden, output, output_backward, hidden_backward, embedding_backward = self._passes
-        x, y = Xb.reshape(-1), Yb.reshape(-1, 1)  # (B*T,), (B, 1)
+        x = Xb if Xb.ndim == 1 else Xb.reshape(-1)  # (B*T,)
+        y = Yb if Yb.ndim == 2 else Yb.reshape(-1, 1)  # (B, 1)
         embedding(x)  # emb = C[Xb]
         hidden()  # hprebn = embcat @ W1 + b1 ... h = torch.tanh(hpreact)
         output(y)  # logits = h @ W2 + b2; loss

@@ -21,8 +21,8 @@ one thread, MLP at batch 32, n_hidden 200; per call, `time.thread_time` over 1 0
   at a huge negative bias so their probabilities are exactly 0: MKL's small matmuls took 5.1-5.8 us
   at 32 columns against 7.3-7.5 us at 27; its bias is the last row of the same matrix, multiplied by
   a column of ones beside h, so `h1.T @ dlogits` gives dW and db in one product;
-- dbngain and dbnbias come from one product, `ones @ [bnraw*dhpreact | dhpreact]`, written straight
-  into the two gradients, which lie side by side in the flat buffer;
+- dbngain and dbnbias come from one batched product, `ones @ [bnraw*dhpreact; dhpreact]`, written
+  straight into the two gradients, which lie side by side in the flat buffer;
 - each part's passes are closures over local variables, not methods reading attributes (~3 us of
   attribute lookups a step).
 Against the first fast step (plain in-place kernels, 106-109 us by CPU time), these took the MLP's
@@ -128,7 +128,8 @@ class TrainStep:
     meter: LossMeter
 
     def forward_backward(self, Xb: torch.Tensor, Yb: torch.Tensor) -> None:
-        """Xb (B, T) int64, Yb (B,) int64: the gradients of this minibatch into `grads`; the
+        """Xb (B, T) int64, Yb (B,) int64 -- or their flat views (B*T,), (B, 1), as
+        `BatchSampler(flat=True)` yields them: the gradients of this minibatch into `grads`; the
         parameters are not touched."""
         raise NotImplementedError
 
@@ -172,7 +173,7 @@ class BatchNormTanh:
     MLP's batch, or the WaveNet's batch times its positions (n1 = B*4 at level 1).
 
     x (rows, K) is the buffer the layer below writes; `gainbias` (2, H) holds bngain and bnbias
-    as its rows and `dgainbias` (1, 2H) their gradients side by side; `h` (rows, H) is where
+    as its rows and `dgainbias` (2, H) their gradients likewise; `h` (rows, H) is where
     the output goes (a view the layer above reads); `dx` (rows, K) receives the input's gradient
     (None: not needed). `dh_scale`: the dh that `backward` receives is this multiple of the true
     one (the output layer hands back n * dh and the factor is folded into constants here, which
@@ -186,8 +187,8 @@ class BatchNormTanh:
         self.x, self.W, self.dW, self.b, self.db, self.h, self.dx = x, W, dW, b, db, h, dx
         self.xT, self.WT = x.T, W.T  # transposed views, made once: a view follows in-place updates
         self.gainbias, self.gain = gainbias, gainbias[0:1]  # (2, H), (1, H)
-        self.dgain, self.dbias = dgainbias[:, :H], dgainbias[:, H:]  # (1, H) each
-        self.dgainbias = dgainbias
+        self.dgain, self.dbias = dgainbias[0:1], dgainbias[1:2]  # (1, H) each
+        self.dgainbias = dgainbias.view(2, 1, H)  # what the batched sum below writes
 
         def buf(*shape: int) -> torch.Tensor:
             return torch.empty(shape, dtype=x.dtype, device=x.device)
@@ -200,12 +201,12 @@ class BatchNormTanh:
         self.bnmean, self.bnvar_inv, self.scale = buf(1, H), buf(1, H), buf(1, H)
         self.gb2 = buf(2, H)  # 2*bngain, 2*bnbias: tanh(a) = 2*sigmoid(2a) - 1
         self.gain2, self.bias2 = self.gb2[0:1], self.gb2[1:2]
-        self.M = buf(rows, 2 * H)  # [bnraw * dhpreact | dhpreact]: one product sums both columns-wise
-        self.rdy, self.dy = self.M[:, :H], self.M[:, H:]
+        self.M = buf(2, rows, H)  # [bnraw * dhpreact; dhpreact]: one batched product sums both over the rows
+        self.rdy, self.dy = self.M[0], self.M[1]
         self.mean_row = row(rows, 1.0 / rows)  # bnmeani = mean_row @ hprebn
         self.var_row = row(rows, 1.0 / (rows - 1))  # Bessel's n-1
         self.eps_row = row(H, BN_EPS)
-        self.sum_row = row(rows, 1.0 / dh_scale)  # column sums of the true gradient
+        self.sum_row = torch.full((2, 1, rows), 1.0 / dh_scale, dtype=x.dtype, device=x.device)  # of the true gradient
         self.ones_row = row(rows, 1.0)
         self.two, self.minus_one, self.zero = _const(2.0, x), _const(-1.0, x), _const(0.0, x)
         self.alpha_bias, self.value_gain = dh_scale / rows, -dh_scale / (rows - 1)
@@ -245,7 +246,7 @@ class BatchNormTanh:
             """dh (rows, H): dh_scale times the loss's gradient at h. Writes dW, db, dbngain, dbnbias, dx."""
             _tanh_backward(dh, h, grad_input=dy)  # dhpreact = (1.0 - h**2) * dh
             mul(bnraw, dy, out=rdy)
-            mm(sum_row, M, out=dgainbias)  # dbngain = (bnraw * dhpreact).sum(0); dbnbias = dhpreact.sum(0)
+            torch.bmm(sum_row, M, out=dgainbias)  # dbngain = (bnraw * dhpreact).sum(0); dbnbias = dhpreact.sum(0)
             # batchnorm from dhpreact straight to dhprebn (lecture exercise 3), with n folded in:
             #   dhprebn = bngain*bnvar_inv/n * (n*dhpreact - dhpreact.sum(0) - n/(n-1)*bnraw*(dhpreact*bnraw).sum(0))
             #           = bngain*bnvar_inv * (dhpreact - dbnbias/n - bnraw*dbngain/(n-1))

@@ -70,7 +70,7 @@ class WaveNetStep(TrainStep):
             self.grads.update({f"W{k}": dW, f"bngain{k}": dgb[0], f"bnbias{k}": dgb[1]})
             last = k == LEVELS[-1]
             h = self.output.h if last else torch.empty((rows, H), dtype=C.dtype, device=C.device)
-            self.levels.append(BatchNormTanh(x, W, dW, None, None, gb, dgb.view(1, 2 * H), h, dx,
+            self.levels.append(BatchNormTanh(x, W, dW, None, None, gb, dgb, h, dx,
                                              dh_scale=n if last else 1.0))
             if not last:
                 x = h.view(rows // 2, 2 * H)  # x_{k+1} = FlattenConsecutive(2)(h_k)
@@ -83,7 +83,8 @@ class WaveNetStep(TrainStep):
 
     def forward_backward(self, Xb: torch.Tensor, Yb: torch.Tensor) -> None:
         embedding, level1, level2, level3, output, dh1, dh2 = self._passes
-        x, y = Xb.reshape(-1), Yb.reshape(-1, 1)  # (B*8,), (B, 1)
+        x = Xb if Xb.ndim == 1 else Xb.reshape(-1)  # (B*8,)
+        y = Yb if Yb.ndim == 2 else Yb.reshape(-1, 1)  # (B, 1)
         embedding.forward(x)  # emb = C[Xb]
         level1.forward()  # x1 = emb.view(B, 4, 2E); hprebn1 = x1 @ W1; batchnorm over (0, 1); h1 = tanh
         level2.forward()  # x2 = h1.view(B, 2, 2H) ...

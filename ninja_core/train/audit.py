@@ -28,6 +28,8 @@ def autograd_param_grads(params: Params, Xb: torch.Tensor, Yb: torch.Tensor,
     net = get_net(cfg.net)
     tape = net.tape(cfg)
     leaves = {name: params[name].detach().clone().requires_grad_(True) for name in tape.params}
+    # the training loop draws minibatches in inference mode; autograd may not save such tensors
+    Xb, Yb = Xb.clone(), Yb.clone()
     # Autograd accumulates a large embedding gradient with parallel atomic adds when it has more
     # than one thread; deterministic() orders them. On one thread (training's default) the order
     # is fixed already, and skipping the switch saves its first use: torch imports ~850 modules

@@ -132,9 +132,9 @@ def bench(cfg: TrainConfig | None = None, steps: int = 500, rounds: int = 10,
     lr = cfg.lr
 
     def timed(run_step: Callable[[torch.Tensor, torch.Tensor], None], update: Callable[[float], None],
-              n: int) -> tuple[float, float]:
+              n: int, flat: bool) -> tuple[float, float]:
         g2 = torch.Generator().set_state(batch_state)
-        it = iter(BatchSampler(dataset.Xtr, dataset.Ytr, cfg.batch_size, g2, WARMUP_STEPS + n))
+        it = iter(BatchSampler(dataset.Xtr, dataset.Ytr, cfg.batch_size, g2, WARMUP_STEPS + n, flat=flat))
         for _ in range(WARMUP_STEPS):
             run_step(*next(it))
             update(lr)
@@ -148,13 +148,13 @@ def bench(cfg: TrainConfig | None = None, steps: int = 500, rounds: int = 10,
     def run_autograd() -> tuple[float, float]:
         leaves = {k: v.clone().requires_grad_(True) for k, v in initial.items()}
         update = _PlainSGD(leaves).step if cfg.optimizer == "sgd" else _AutogradAdamW(leaves, net, cfg).step
-        return timed(autograd_step(net, model_cfg, leaves), update, steps)
+        return timed(autograd_step(net, model_cfg, leaves), update, steps, False)
 
     def run_manual(make: Callable[[], TrainStep], n: int) -> tuple[float, float]:
         step = make()
         optimizer = make_optimizer(cfg.optimizer, step, net, cfg.lr, cfg.weight_decay)
-        with torch.no_grad():
-            return timed(step.forward_backward, optimizer.step, n)
+        with torch.inference_mode():  # as the training loop runs it
+            return timed(step.forward_backward, optimizer.step, n, True)
 
     def fast() -> TrainStep:
         step = net.train_step(model_cfg, {k: v.clone() for k, v in initial.items()})

@@ -25,22 +25,25 @@ class BatchSampler:
     step, but drawn for many steps at a time: the CPU generator hands out the same numbers in the
     same order either way (a test holds it to that), and one draw + one gather for ~1 000 steps
     saves a few microseconds a step. Draws only as many steps as it was asked for in total.
-    Yields (Xb (B, T), Yb (B,)) views of the chunk."""
+    Yields views of the chunk: (Xb (B, T), Yb (B,)), or with flat=True (Xb.view(-1) (B*T,),
+    Yb.view(-1, 1) (B, 1)), the shapes the fast steps index with (two view calls a step fewer)."""
 
     CHUNK_ROWS = 32_768  # rows gathered per draw: 1 024 steps at batch 32, bounded memory at batch 4 096
 
-    def __init__(self, X: torch.Tensor, Y: torch.Tensor, batch_size: int, g: torch.Generator, steps: int) -> None:
-        self.X, self.Y, self.n, self.g = X, Y, batch_size, g
+    def __init__(self, X: torch.Tensor, Y: torch.Tensor, batch_size: int, g: torch.Generator, steps: int,
+                 flat: bool = False) -> None:
+        self.X, self.Y, self.n, self.g, self.flat = X, Y, batch_size, g, flat
         self.remaining = steps
         self.per_chunk = max(1, self.CHUNK_ROWS // batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, T = self.n, self.X.shape[1]
+        x_shape, y_shape = ((n * T,), (n, 1)) if self.flat else ((n, T), (n,))
         while self.remaining > 0:
             k = min(self.per_chunk, self.remaining)
             ix = torch.randint(0, self.X.shape[0], (k * n,), generator=self.g)  # (k*B,)
-            Xc = self.X.index_select(0, ix).view(k, n, T).unbind(0)  # k views (B, T), made in one call
-            Yc = self.Y.index_select(0, ix).view(k, n).unbind(0)
+            Xc = self.X.index_select(0, ix).view(k, *x_shape).unbind(0)  # k views, made in one call
+            Yc = self.Y.index_select(0, ix).view(k, *y_shape).unbind(0)
             self.remaining -= k
             yield from zip(Xc, Yc, strict=True)
 
@@ -64,6 +67,7 @@ class TapeStep(TrainStep):
         self._activations: Params = {}
 
     def forward_backward(self, Xb: torch.Tensor, Yb: torch.Tensor) -> None:
+        Xb, Yb = Xb.view(self.cfg.batch_size, -1), Yb.view(-1)  # (B, T), (B,) also from flat batches
         with torch.no_grad():
             values = forward(self.tape, self.params, Xb, Yb, self.net.constants(self.cfg, Xb))
             grads = manual_backward(self.tape, values, "fused")
