@@ -52,6 +52,9 @@ def training() -> None:
         print(f"    {'ratio manual / autograd':34s} {_spread(ratio, '{:.2f}')}x   (target >= {target})")
         wall = [float(d["wall_ratio"]) for d in runs]  # type: ignore[arg-type]
         print(f"    {'the same by wall time':34s} {_spread(wall, '{:.2f}')}x   (biased upwards on a busy machine)")
+    lecture = [float(run_json("scripts/bench_lecture_wavenet.py", "--json")["steps_per_s"]) for _ in range(3)]  # type: ignore[arg-type]
+    print("  wavenet written the lecture's way with autograd: python scripts/bench_lecture_wavenet.py --json   (x3)")
+    print(f"    {'autograd, layer classes, torch.var':34s} {_spread(lecture)} steps/s (CPU time)")
 
 
 def recipes() -> None:
