@@ -80,6 +80,9 @@ class Network:
     title: ClassVar[str]  # a short human title: "MLP (makemore part 4)"
     sizes: ClassVar[tuple[Size, ...]]  # batch_size first, then the network's own sizes
     recipe: ClassVar[Recipe]
+    # the finite-difference step h of gradcheck (float64): small enough for the truncation error
+    # (~h⁴) on the scale the loss bends on, large enough for rounding (~1e-16 · loss / h)
+    fd_step: ClassVar[float] = 3e-3
 
     # ---- config -------------------------------------------------------------------------------
 
@@ -156,6 +159,11 @@ class Network:
         """What each dimension of a node's tensor means ("batch", "time", "channel", ...), for figures
         and diagnoses; () when the network does not say."""
         return ()
+
+    def constant_axes(self, name: str) -> tuple[str, ...]:
+        """The dimensions whose entries a constant of `constants()` counts ("n": the batch), so a
+        diagnosis can say which dimension a wrong count leaves out; () when it counts none."""
+        return ("batch",) if name == "n" else ()
 
     # ---- training (ninja_core.train calls these; the code lives in nets/<name>_train.py) -------
 

@@ -22,9 +22,9 @@ from .cache import (
 )
 from .config import BACKWARDS, OPTIMIZERS, TRAIN_LIMITS, TrainConfig
 from .events import AuditEvent, DoneEvent, ProgressEvent, StatsEvent, TrainEvent, TrainResult
-from .loop import dataset_for, iter_training, resolve_dataset, train
+from .loop import dataset_for, iter_training, require_forward, resolve_dataset, train
 from .model import ModelFileError, TrainedModel, load_model, sample_names, split_loss
-from .step import BatchSampler, TapeStep, make_optimizer, make_step
+from .step import BatchSampler, TapeStep, make_optimizer, make_step, minibatches
 
 __all__ = [
     "BACKWARDS",
@@ -50,7 +50,9 @@ __all__ = [
     "load_model",
     "make_optimizer",
     "make_step",
+    "minibatches",
     "remember_trained_params",
+    "require_forward",
     "resolve_dataset",
     "sample_names",
     "split_loss",

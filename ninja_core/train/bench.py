@@ -36,8 +36,8 @@ from ..data import Dataset
 from ..nets import Network, generator, get_net
 from ..nets.shared_train import Params, TrainStep
 from .config import TrainConfig
-from .loop import dataset_for
-from .step import BatchSampler, TapeStep, make_optimizer
+from .loop import dataset_for, require_forward
+from .step import TapeStep, make_optimizer, minibatches
 
 WARMUP_STEPS = 50
 REFERENCE_SHARE = 0.1  # the tape's step is slow: it runs this share of the steps (at least 10)
@@ -124,6 +124,7 @@ def bench(cfg: TrainConfig | None = None, steps: int = 500, rounds: int = 10,
     if steps < 1 or rounds < 1:
         raise ValueError(f"steps and rounds must be at least 1, got {steps} and {rounds}")
     net, model_cfg = get_net(cfg.net), cfg.model_config()
+    require_forward(net)  # the autograd baseline runs it
     dataset = dataset_for(cfg, data)
     g = generator(model_cfg)
     initial = net.init_params(model_cfg, dataset.vocab.size, g)
@@ -134,7 +135,7 @@ def bench(cfg: TrainConfig | None = None, steps: int = 500, rounds: int = 10,
     def timed(run_step: Callable[[torch.Tensor, torch.Tensor], None], update: Callable[[float], None],
               n: int, flat: bool) -> tuple[float, float]:
         g2 = torch.Generator().set_state(batch_state)
-        it = iter(BatchSampler(dataset.Xtr, dataset.Ytr, cfg.batch_size, g2, WARMUP_STEPS + n, flat=flat))
+        it = minibatches(net, model_cfg, dataset, g2, WARMUP_STEPS + n, flat)
         for _ in range(WARMUP_STEPS):
             run_step(*next(it))
             update(lr)

@@ -26,14 +26,23 @@ from pathlib import Path
 
 import torch
 
+from ..config import ConfigError
 from ..data import DEFAULT_DATA, Dataset, load_dataset
-from ..nets import generator, get_net
+from ..i18n import german, tr
+from ..nets import NETS, Network, generator, get_net
 from ..nets.shared_train import Params
 from .audit import audit_grads, autograd_param_grads, health
 from .config import TrainConfig
 from .events import AuditEvent, DoneEvent, ProgressEvent, StatsEvent, TrainEvent, TrainResult
 from .model import TrainedModel, sample_names, split_loss
-from .step import BatchSampler, make_optimizer, make_step
+from .step import make_optimizer, make_step, minibatches
+
+german({
+    "{net} cannot be trained here yet: it has no plain forward for evaluation and sampling (Network.logits); "
+    "the networks that have one are: {allowed}":
+        "{net} lässt sich hier noch nicht trainieren: es hat keinen einfachen Vorwärtsdurchlauf für Auswertung und "
+        "Stichproben (Network.logits); einen haben: {allowed}",
+})
 
 
 class _OwnTime:
@@ -87,6 +96,16 @@ def dataset_for(cfg: TrainConfig, data: Dataset | str | Path | None) -> Dataset:
                            get_net(cfg.net).context_length(cfg.model_config()))
 
 
+def require_forward(net: Network) -> None:
+    """Evaluation, sampling and the benchmark's autograd baseline run the network's plain forward
+    (`Network.logits`). Raises ConfigError (field "net") naming the networks that have one."""
+    if type(net).logits is Network.logits:
+        able = [name for name, other in NETS.items() if type(other).logits is not Network.logits]
+        raise ConfigError("net", tr("{net} cannot be trained here yet: it has no plain forward for evaluation and "
+                                    "sampling (Network.logits); the networks that have one are: {allowed}",
+                                    net=net.name, allowed=", ".join(able)))
+
+
 def _next_multiple(step: int, every: int) -> int:
     return (step // every + 1) * every
 
@@ -100,7 +119,7 @@ def _training(cfg: TrainConfig, dataset: Dataset, should_stop: Callable[[], bool
         net, model_cfg = get_net(cfg.net), cfg.model_config()
         g = generator(model_cfg)
         initial = net.init_params(model_cfg, dataset.vocab.size, g)  # the tape's parameters, in order
-        batches = iter(BatchSampler(dataset.Xtr, dataset.Ytr, cfg.batch_size, g, cfg.steps, flat=True))  # g, continued
+        batches = minibatches(net, model_cfg, dataset, g, cfg.steps, flat=True)  # g, continued
         step_fn = make_step(net, model_cfg, initial, cfg.backward)
         params, grads = step_fn.params, step_fn.grads  # views of the step's storage
         optimizer = make_optimizer(cfg.optimizer, step_fn, net, cfg.lr, cfg.weight_decay)
@@ -187,9 +206,11 @@ def iter_training(cfg: TrainConfig | None = None, data: Dataset | str | Path | N
     evaluating. (The generator's return value, seen only by a consumer that catches StopIteration,
     is the trained parameters; the done event carries them too, as `done.model`.) Torch's thread
     count is `cfg.threads` only while the generator runs; the consumer's setting is restored at
-    every yield. Raises ConfigError / DataError for a bad config or word list.
+    every yield. Raises ConfigError / DataError for a bad config or word list, ConfigError for a
+    network without a plain forward (`require_forward`).
     """
     cfg = cfg or TrainConfig()
+    require_forward(get_net(cfg.net))
     return _training(cfg, dataset_for(cfg, data), should_stop, evaluate=True)
 
 

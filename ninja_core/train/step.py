@@ -16,6 +16,7 @@ import torch
 
 from ..backward import forward, manual_backward
 from ..config import Config
+from ..data import Dataset
 from ..nets import Network
 from ..nets.shared_train import FlatBuffers, Params, TrainStep
 
@@ -46,6 +47,18 @@ class BatchSampler:
             Yc = self.Y.index_select(0, ix).view(k, *y_shape).unbind(0)
             self.remaining -= k
             yield from zip(Xc, Yc, strict=True)
+
+
+def minibatches(net: Network, cfg: Config, data: Dataset, g: torch.Generator, steps: int,
+                flat: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """`steps` minibatches drawn the network's way from `g`: `BatchSampler` (the same numbers as
+    `Network.batch`, drawn in chunks) unless the network draws its own (`batch` overridden, as the
+    GPT's windows of the text stream do), then one `net.batch` call per step, in its shapes."""
+    if type(net).batch is Network.batch:
+        yield from BatchSampler(data.Xtr, data.Ytr, cfg.batch_size, g, steps, flat)
+        return
+    for _ in range(steps):
+        yield net.batch(cfg, data, g)
 
 
 class TapeStep(TrainStep):

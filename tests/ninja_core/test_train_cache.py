@@ -65,3 +65,16 @@ def test_a_finished_stream_run_is_remembered(dataset: Dataset) -> None:
     for name, p in params.items():
         assert torch.equal(p, result.model.params[name]), name
     assert not remember_trained_params(TrainConfig(net="wavenet", n_hidden=16, steps=60, dtype="float64"), words, params)
+
+
+def test_a_network_with_only_the_base_hooks_trains_on_its_tape_with_its_recipes_optimizer(dataset: Dataset) -> None:
+    """The GPT has no fast step and no plain forward yet: its tape's manual backward trains it (AdamW,
+    its recipe), with its own minibatches, for the engine's check of a trained network."""
+    cfg = Config(net="gpt", n_layer=1, n_embd=16, n_head=2, batch_size=4)
+    assert TrainConfig(net="gpt").optimizer == "adamw"
+    trained = trained_params(cfg, 5, dataset)
+    initial = check(cfg.replace(train_steps=0), dataset)
+    assert set(trained) == set(get_net("gpt").tape(cfg).params)
+    assert all(not torch.equal(trained[name], initial.values[name]) for name in ("wte", "qkvw_0", "lnfw"))
+    run = check(cfg.replace(train_steps=5), dataset)
+    assert {node.status for node in run.nodes.values()} <= {"exact", "approx"}
