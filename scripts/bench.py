@@ -64,7 +64,8 @@ def recipes() -> None:
         doc = run_json(*command)
         goal = f"   (target <= {target} s)" if target else ""
         print(f"  {net}: python {' '.join(command)}")
-        print(f"    {doc['steps']} steps in {float(doc['seconds']):.1f} s{goal}, loop {float(doc['steps_per_s']):.0f} steps/s")  # type: ignore[arg-type]
+        wall, cpu, rate = (float(doc[k]) for k in ("seconds", "cpu_seconds", "steps_per_s"))  # type: ignore[arg-type]
+        print(f"    {doc['steps']} steps in {wall:.1f} s wall, {cpu:.1f} s of CPU time{goal}, loop {rate:.0f} steps/s")
         print(f"    train {float(doc['train_loss']):.4f}  val {float(doc['val_loss']):.4f}  test {float(doc['test_loss']):.4f}")  # type: ignore[arg-type]
 
 

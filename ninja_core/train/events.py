@@ -80,11 +80,13 @@ class DoneEvent:
     samples: list[str]  # names sampled from the trained model
     stopped: bool  # should_stop() ended the run early
     model: TrainedModel = field(repr=False, compare=False)  # not part of to_dict(): tensors
+    cpu_seconds: float = math.nan  # the same span in the thread's CPU time (not inflated by other processes)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "train_loss": self.train_loss, "val_loss": self.val_loss,
-                "test_loss": self.test_loss, "seconds": self.seconds, "steps": self.steps,
-                "steps_per_s": self.steps_per_s, "samples": list(self.samples), "stopped": self.stopped}
+                "test_loss": self.test_loss, "seconds": self.seconds, "cpu_seconds": self.cpu_seconds,
+                "steps": self.steps, "steps_per_s": self.steps_per_s, "samples": list(self.samples),
+                "stopped": self.stopped}
 
 
 TrainEvent = ProgressEvent | AuditEvent | StatsEvent | DoneEvent
@@ -107,11 +109,13 @@ class TrainResult:
     samples: list[str]
     audit: list[AuditEvent]
     stopped: bool
+    cpu_seconds: float = math.nan  # `seconds` in the thread's CPU time
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's `train --json` object."""
         return {"train_loss": self.train_loss, "val_loss": self.val_loss, "test_loss": self.test_loss,
-                "steps": self.steps, "seconds": self.seconds, "steps_per_s": self.steps_per_s,
+                "steps": self.steps, "seconds": self.seconds, "cpu_seconds": self.cpu_seconds,
+                "steps_per_s": self.steps_per_s,
                 "samples": list(self.samples), "audit": [a.to_dict() for a in self.audit],
                 "stopped": self.stopped, "config": self.config.to_dict()}
 
@@ -119,8 +123,8 @@ class TrainResult:
         """Two or three lines: losses and speed, the audit's worst difference, the samples."""
         cfg = self.config
         lines = [f"{cfg.net}: train {_loss(self.train_loss)} | val {_loss(self.val_loss)} | test {_loss(self.test_loss)}"
-                 f"   ({self.steps} steps{' (stopped)' if self.stopped else ''} in {self.seconds:.1f} s, "
-                 f"{self.steps_per_s:.0f} steps/s)"]
+                 f"   ({self.steps} steps{' (stopped)' if self.stopped else ''} in {self.seconds:.1f} s "
+                 f"({self.cpu_seconds:.1f} s CPU), {self.steps_per_s:.0f} steps/s)"]
         if self.audit:
             step, (name, rel) = max(((a.step, a.worst) for a in self.audit), key=lambda x: x[1][1])
             lines.append(f"audit: {len(self.audit)} checks against autograd; worst max relative difference "
@@ -140,7 +144,7 @@ class TrainResult:
         rows = [f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in (
             ("train / val / test loss", f"{_loss(self.train_loss)} / {_loss(self.val_loss)} / {_loss(self.test_loss)}"),
             ("steps", f"{self.steps}{' (stopped)' if self.stopped else ''}"),
-            ("time", f"{self.seconds:.1f} s · {self.steps_per_s:.0f} steps/s"),
+            ("time", f"{self.seconds:.1f} s ({self.cpu_seconds:.1f} s CPU) · {self.steps_per_s:.0f} steps/s"),
             ("samples", e(" ".join(self.samples)) or "–"),
         )]
         if self.audit:

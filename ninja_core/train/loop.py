@@ -55,7 +55,9 @@ class _OwnTime:
     def __init__(self, threads: int) -> None:
         self.threads = threads
         self.busy = 0.0
+        self.cpu = 0.0  # the thread CPU time of the spans (what a busy machine does not inflate)
         self.t0 = 0.0
+        self.c0 = 0.0
         self.saved = 0
         self.active = False
 
@@ -63,18 +65,22 @@ class _OwnTime:
         self.saved = torch.get_num_threads()
         if self.threads > 0 and self.saved != self.threads:
             torch.set_num_threads(self.threads)
-        self.t0 = time.perf_counter()
+        self.t0, self.c0 = time.perf_counter(), time.thread_time()
         self.active = True
 
     def leave(self) -> None:
         if self.active:
             self.busy += time.perf_counter() - self.t0
+            self.cpu += time.thread_time() - self.c0
             if torch.get_num_threads() != self.saved:
                 torch.set_num_threads(self.saved)
             self.active = False
 
     def elapsed(self) -> float:
         return self.busy + (time.perf_counter() - self.t0 if self.active else 0.0)
+
+    def cpu_elapsed(self) -> float:
+        return self.cpu + (time.thread_time() - self.c0 if self.active else 0.0)
 
     def emit(self, event: TrainEvent) -> Generator[TrainEvent, None, None]:
         self.leave()
@@ -188,7 +194,7 @@ def _training(cfg: TrainConfig, dataset: Dataset, should_stop: Callable[[], bool
             model = TrainedModel(replace(cfg, data=trained_on), dataset.vocab, trained, stats, metrics)
             samples = sample_names(cfg, trained, stats, dataset.vocab, cfg.n_samples, cfg.sample_seed)
             yield from own.emit(DoneEvent(losses[0], losses[1], losses[2], own.elapsed(), step, steps_per_s,
-                                          samples, stopped, model))
+                                          samples, stopped, model, own.cpu_elapsed()))
         return trained
     finally:
         own.leave()
@@ -232,4 +238,4 @@ def train(cfg: TrainConfig | None = None, data: Dataset | str | Path | None = No
     if done is None:  # cannot happen: the generator always ends with a done event
         raise RuntimeError("training ended without a done event")
     return TrainResult(cfg, done.model, done.train_loss, done.val_loss, done.test_loss, done.steps, done.seconds,
-                       done.steps_per_s, done.samples, audits, done.stopped)
+                       done.steps_per_s, done.samples, audits, done.stopped, done.cpu_seconds)
