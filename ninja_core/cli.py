@@ -97,8 +97,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m ninja_core",
+Register = Callable[[Any], None]  # adds commands to the subparsers action it is given
+
+
+def build_parser(prog: str = "python -m ninja_core", extra: Register | None = None) -> argparse.ArgumentParser:
+    """The command line; `extra` lets a front end add its own commands (the installed `backprop-ninja`
+    adds `serve` from app.cli) without this package knowing them."""
+    parser = OneLineParser(prog=prog,
                            description="Backprop Ninja: the manual backward pass of the lecture's MLP, checked.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
@@ -115,11 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     train_cli.register(sub)
     from .dojo import cli as dojo_cli  # imported here: it imports this module's helpers
     dojo_cli.register(sub)
+    if extra is not None:
+        extra(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, prog: str = "python -m ninja_core", extra: Register | None = None) -> int:
+    parser = build_parser(prog, extra)
     args = parser.parse_args(argv)
     try:
         handler: Handler = args.handler
