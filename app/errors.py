@@ -11,18 +11,31 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from ninja_core.config import DTYPES, LIMITS, VARIANTS, ConfigError
+from ninja_core.config import DTYPES, LIMITS, SIZE_FIELDS, VARIANTS, ConfigError
 from ninja_core.data import DataError
+from ninja_core.nets import NETS
 
 from .registry import Busy, RunNotFound, Timeout
-from .schemas import NODE_NAMES, RunConfig
+from .schemas import RunConfig
 from .serialise import ORJSON
 
 log = logging.getLogger("app")
 
-ENUMS: dict[str, tuple[str, ...]] = {"dtype": DTYPES, "variant": VARIANTS, "node": NODE_NAMES}
+ENUMS: dict[str, tuple[str, ...]] = {"dtype": DTYPES, "variant": VARIANTS, "net": tuple(NETS)}
+
+
+def _size_limits() -> dict[str, tuple[int, int]]:
+    """The widest range of each size over the networks (each network then checks its own)."""
+    found: dict[str, tuple[int, int]] = {}
+    for net in NETS.values():
+        for s in net.sizes:
+            lo, hi = found.get(s.name, (s.lo, s.hi))
+            found[s.name] = (min(lo, s.lo), max(hi, s.hi))
+    return {k: v for k, v in found.items() if k in SIZE_FIELDS}
+
+
 # Integer ranges for the messages: the engine's, plus what routers register for their own fields.
-FIELD_LIMITS: dict[str, tuple[int, int]] = dict(LIMITS)
+FIELD_LIMITS: dict[str, tuple[int, int]] = {**LIMITS, **_size_limits()}
 # The fields each endpoint accepts, for "unknown field" messages: (path prefix, fields), first match wins.
 ENDPOINT_FIELDS: list[tuple[str, tuple[str, ...]]] = []
 RUN_FIELDS = tuple(RunConfig.model_fields)

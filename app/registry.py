@@ -17,16 +17,15 @@ import torch
 
 from ninja_core.config import Config, ConfigError
 from ninja_core.data import Dataset, load_dataset
+from ninja_core.nets import NETS, get_net
 from ninja_core.run import Run, check
 
 from .settings import Settings
 
 _DTYPE_CODE = {"float32": "f32", "float64": "f64"}
 _DTYPE_NAME = {v: k for k, v in _DTYPE_CODE.items()}
-RUN_ID = re.compile(
-    r"r1-(?P<dtype>f32|f64)-(?P<variant>chain|fused)-s(?P<seed>\d{1,19})-b(?P<batch_size>\d{1,4})"
-    r"-e(?P<n_embd>\d{1,2})-h(?P<n_hidden>\d{1,4})-k(?P<block_size>\d)-t(?P<train_steps>\d{1,6})-d(?P<data>[0-9a-f]{8})"
-)
+_TOKEN = re.compile(r"(?P<code>[a-z]+)(?P<value>0|[1-9]\d{0,18})")  # no leading zeros: one run, one id
+_DATA = re.compile(r"d[0-9a-f]{8}")
 
 
 class RunNotFound(LookupError):
@@ -46,21 +45,38 @@ def data_fingerprint(path: Path) -> str:
 
 
 def run_id_for(cfg: Config, fingerprint: str) -> str:
-    return (f"r1-{_DTYPE_CODE[cfg.dtype]}-{cfg.variant}-s{cfg.seed}-b{cfg.batch_size}-e{cfg.n_embd}"
-            f"-h{cfg.n_hidden}-k{cfg.block_size}-t{cfg.train_steps}-d{fingerprint}")
+    """r2-<net>-<dtype>-<variant>-s<seed>-t<train_steps>-<the network's sizes by code>-d<data>:
+    the whole config, so any server process can rebuild the run from its id."""
+    net = get_net(cfg.net)
+    sizes = "-".join(f"{s.code}{getattr(cfg, s.name)}" for s in net.sizes)
+    return f"r2-{cfg.net}-{_DTYPE_CODE[cfg.dtype]}-{cfg.variant}-s{cfg.seed}-t{cfg.train_steps}-{sizes}-d{fingerprint}"
 
 
 def config_from_run_id(run_id: str, fingerprint: str) -> Config:
-    match = RUN_ID.fullmatch(run_id)
-    if match is None:
-        raise RunNotFound(f"malformed run id {run_id[:80]!r}; run ids look like {run_id_for(Config(), fingerprint)!r}")
-    if match["data"] != fingerprint:
-        raise RunNotFound(f"run {run_id!r} was made with other data ({match['data']}); this server's data is {fingerprint}")
-    fields = {k: int(v) for k, v in match.groupdict().items() if k not in ("dtype", "variant", "data")}
+    """The config a run id encodes. Raises RunNotFound for a malformed, non-canonical or foreign id."""
+    example = run_id_for(Config(), fingerprint)
+    parts = run_id.split("-")
+    if len(parts) < 7 or parts[0] != "r2" or parts[1] not in NETS or parts[2] not in _DTYPE_NAME \
+            or parts[3] not in ("chain", "fused") or not _DATA.fullmatch(parts[-1]):
+        raise RunNotFound(f"malformed run id {run_id[:80]!r}; run ids look like {example!r}")
+    net = get_net(parts[1])
+    codes = {"s": "seed", "t": "train_steps", **{s.code: s.name for s in net.sizes}}
+    fields: dict[str, int] = {}
+    for token in parts[4:-1]:
+        match = _TOKEN.fullmatch(token)
+        if match is None or match["code"] not in codes or codes[match["code"]] in fields:
+            raise RunNotFound(f"malformed run id {run_id[:80]!r}; run ids look like {example!r}")
+        fields[codes[match["code"]]] = int(match["value"])
+    if parts[-1][1:] != fingerprint:
+        raise RunNotFound(f"run {run_id!r} was made with other data ({parts[-1][1:]}); this server's data is {fingerprint}")
     try:
-        return Config(dtype=_DTYPE_NAME[match["dtype"]], variant=match["variant"], **fields)  # type: ignore[arg-type]
+        cfg = Config(net=net.name, dtype=_DTYPE_NAME[parts[2]], variant=parts[3], **fields)  # type: ignore[arg-type]
     except ConfigError as exc:
-        raise RunNotFound(f"run id {run_id!r} is out of range: {exc}") from None
+        raise RunNotFound(f"run id {run_id[:80]!r} is out of range: {exc}") from None
+    canonical = run_id_for(cfg, fingerprint)
+    if canonical != run_id:  # e.g. sizes in another order or missing: one run has one id
+        raise RunNotFound(f"run id {run_id[:80]!r} is not in canonical form; this run's id is {canonical!r}")
+    return cfg
 
 
 def run_bytes(run: Run) -> int:
@@ -110,7 +126,7 @@ class RunRegistry:
 
     def large_tensors(self, cfg: Config) -> bool:
         """Tensors big enough that reducing them for display belongs off the event loop too."""
-        return cfg.batch_size * cfg.n_hidden > self.heavy_cells
+        return get_net(cfg.net).cells(cfg) > self.heavy_cells
 
     def cached(self, run_id: str) -> Run | None:
         with self._lock:
@@ -159,10 +175,10 @@ class RunRegistry:
         if cfg.train_steps > self.settings.max_train_steps_in_run:
             raise ConfigError("train_steps", f"this server computes gradient views after at most "
                                              f"{self.settings.max_train_steps_in_run} training steps, got {cfg.train_steps}")
-        cells = cfg.batch_size * cfg.n_hidden
+        cells = get_net(cfg.net).cells(cfg)
         if cells > self.settings.max_run_cells:
-            raise ConfigError("batch_size", f"batch_size × n_hidden = {cells} is over this server's limit of "
-                                            f"{self.settings.max_run_cells}")
+            raise ConfigError("batch_size", f"the largest activation of this {cfg.net} has {cells} entries, over this "
+                                            f"server's limit of {self.settings.max_run_cells}; use a smaller batch_size")
 
     async def get(self, cfg: Config) -> tuple[str, Run]:
         """The run for `cfg`: from the cache, computed inline when small, or in the pool when heavy."""

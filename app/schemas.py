@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ninja_core.config import LIMITS, Config
-from ninja_core.tape import ALIASES, backward_order
+from ninja_core.nets import NETS
 
 _D = Config()
-NODE_NAMES: tuple[str, ...] = (*backward_order(), *ALIASES)  # the 26 gradients, then the seed notebook's names
+NODE_NAME_CHARS = r"^[A-Za-z_][A-Za-z0-9_]*$"  # the node names of every network are Python identifiers
 Status = Literal["exact", "approx", "mismatch", "shape_mismatch", "missing"]
 
 
@@ -29,6 +29,16 @@ def _bounded(name: str, description: str) -> Any:
     return Field(ge=lo, le=hi, description=f"{description} ({lo}..{hi})")
 
 
+def _size(name: str, description: str) -> Any:
+    """A network size: optional (null or absent = the network's default). The schema states the widest
+    range over the networks that have it; each network's own range is checked (422 naming it)."""
+    specs = [(net.name, s) for net in NETS.values() if (s := net.size(name)) is not None]
+    lo = min((s.lo for _, s in specs), default=1)
+    hi = max((s.hi for _, s in specs), default=1)
+    per_net = "; ".join(f"{n}: default {s.default}, {s.lo}..{s.hi}" for n, s in specs) or "no network has it yet"
+    return Field(ge=lo, le=hi, description=f"{description} ({per_net})")
+
+
 # After the bounds in each Annotated[...]: constraints first keep "minimum"/"maximum" in the schema.
 JSON_INT = BeforeValidator(_json_integer)
 
@@ -37,15 +47,19 @@ class RunConfig(BaseModel):
     """A run's configuration; every field is optional in a request and defaults as in the lecture."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"seed": 2147483647, "batch_size": 32, "n_embd": 10, "n_hidden": 64, "block_size": 3,
-                      "dtype": "float32", "variant": "chain", "train_steps": 0}],
+        "examples": [{"net": "mlp", "seed": 2147483647, "batch_size": 32, "n_embd": 10, "n_hidden": 64, "block_size": 3,
+                      "dtype": "float32", "variant": "chain", "train_steps": 0}, {"net": "wavenet"}],
     })
 
+    net: Literal[tuple(NETS)] = Field("mlp", description="the network: " + ", ".join(  # type: ignore[valid-type]
+        f"{name} ({net.title})" for name, net in NETS.items()))
     seed: Annotated[int, _bounded("seed", "seed of the generator that draws parameters, then the minibatch"), JSON_INT] = _D.seed
-    batch_size: Annotated[int, _bounded("batch_size", "minibatch size n"), JSON_INT] = _D.batch_size
-    n_embd: Annotated[int, _bounded("n_embd", "embedding dimensions per character"), JSON_INT] = _D.n_embd
-    n_hidden: Annotated[int, _bounded("n_hidden", "hidden units"), JSON_INT] = _D.n_hidden
-    block_size: Annotated[int, _bounded("block_size", "context length in characters"), JSON_INT] = _D.block_size
+    batch_size: Annotated[int | None, _size("batch_size", "minibatch size n"), JSON_INT] = None
+    n_embd: Annotated[int | None, _size("n_embd", "embedding dimensions per character"), JSON_INT] = None
+    n_hidden: Annotated[int | None, _size("n_hidden", "hidden units"), JSON_INT] = None
+    block_size: Annotated[int | None, _size("block_size", "context length in characters"), JSON_INT] = None
+    n_head: Annotated[int | None, _size("n_head", "attention heads"), JSON_INT] = None
+    n_layer: Annotated[int | None, _size("n_layer", "transformer blocks"), JSON_INT] = None
     dtype: Literal["float32", "float64"] = Field(_D.dtype, description="float32 shows rounding; float64 agreement to ~1e-15")
     variant: Literal["chain", "fused"] = Field(_D.variant,
                                                description="chain: every step; fused: cross-entropy and batchnorm in one")
@@ -103,13 +117,13 @@ class DataInfo(BaseModel):
 
 
 class RunDocument(BaseModel):
-    run_id: str = Field(examples=["r1-f32-chain-s2147483647-b32-e10-h64-k3-t0-d5b1f3c2a"])
+    run_id: str = Field(examples=["r2-mlp-f32-chain-s2147483647-t0-b32-e10-h64-k3-d5b1f3c2a"])
     config: RunConfig
     loss: float | None
     loss_finite: bool
-    counts: dict[str, int] = Field(description="how many of the 26 nodes have each status")
+    counts: dict[str, int] = Field(description="how many of the network's gradients have each status")
     batch: list[BatchItem]
-    nodes: list[NodeSummary] = Field(description="the 26 gradients in backward (cmp table) order")
+    nodes: list[NodeSummary] = Field(description="every gradient of the network, in backward (cmp table) order")
     graph: Graph
     data: DataInfo
 
@@ -178,6 +192,20 @@ class GradcheckDocument(BaseModel):
     params: list[GradcheckEntry]
 
 
+class SizeInfo(BaseModel):
+    name: str = Field(examples=["n_hidden"])
+    default: int
+    min: int
+    max: int
+    help: str
+
+
+class NetInfo(BaseModel):
+    name: str = Field(examples=["wavenet"])
+    title: str = Field(examples=["WaveNet (makemore part 5)"])
+    sizes: list[SizeInfo] = Field(description="the config fields this network has (batch_size first)")
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
@@ -196,17 +224,11 @@ class CheckRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"node": "h", "code": "dh = dlogits @ W2.T"}]})
 
-    node: str = Field(max_length=40, json_schema_extra={"enum": list(NODE_NAMES)},
-                      description="the node whose gradient the code computes (the seed notebook's zprebn, apreact, a too)")
+    node: str = Field(max_length=40, pattern=NODE_NAME_CHARS,
+                      description="the node whose gradient the code computes (one of the run's nodes; the MLP also "
+                                  "takes the seed notebook's zprebn, apreact, a)")
     code: str = Field(max_length=16_384, description="Python subset; the answer is d<node> or the last expression (≤ 4 KB)")
     lang: Literal["en", "de"] = Field("en", description="language of the figure's labels")
-
-    @field_validator("node")
-    @classmethod
-    def _known_node(cls, value: str) -> str:
-        if value not in NODE_NAMES:
-            raise ValueError("not one of the 26 nodes")
-        return value
 
 
 class GradeRequest(BaseModel):
@@ -263,7 +285,7 @@ class GradeRow(BaseModel):
 
 
 class GradeDocument(BaseModel):
-    nodes: list[GradeRow] = Field(description="the 26 gradients in backward order")
+    nodes: list[GradeRow] = Field(description="every gradient of the run's network, in backward order")
     totals: dict[str, int]
     complete: bool = Field(description="false when the cell stopped with an error (see error)")
     error: DojoErrorInfo | None

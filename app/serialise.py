@@ -15,7 +15,6 @@ from fastapi import Response
 from ninja_core.display import Matrix, encode, node_view
 from ninja_core.figures import DiffScale, Lang, node_figure
 from ninja_core.run import NodeResult, Run
-from ninja_core.tape import MLP_TAPE, PARAMS, graph_edges
 
 Encoding = Literal["b64", "list"]
 
@@ -47,12 +46,11 @@ def node_summary(node: NodeResult) -> dict[str, Any]:
 
 
 def run_document(run_id: str, run: Run) -> dict[str, Any]:
-    statuses = {name: node.status for name, node in run.nodes.items()}
-    skipped = {name: node.skipped_by for name, node in run.nodes.items()}
-    graph_nodes = [{"name": p, "kind": "param", "status": statuses.get(p)} for p in PARAMS]
-    graph_nodes += [{"name": "Xb", "kind": "data", "status": None}, {"name": "Yb", "kind": "data", "status": None}]
-    graph_nodes += [{"name": s.out, "kind": "loss" if s.out == "loss" else "intermediate", "status": statuses.get(s.out),
-                     "skipped_by": skipped.get(s.out)} for s in MLP_TAPE]
+    graph = run.graph()
+    for node in graph["nodes"]:
+        result = run.nodes.get(node["name"])
+        node["status"] = result.status if result else None
+        node["skipped_by"] = result.skipped_by if result else None
     cfg = run.config.to_dict()
     cfg.pop("device", None)
     loss = run.loss
@@ -64,7 +62,7 @@ def run_document(run_id: str, run: Run) -> dict[str, Any]:
         "counts": run.counts,
         "batch": run.batch(),
         "nodes": [node_summary(node) for node in run.nodes.values()],
-        "graph": {"nodes": graph_nodes, "edges": [list(e) for e in graph_edges()]},
+        "graph": graph,
         "data": {"name": _data_name(run), "words": len(run.data.words), "vocab": "".join(run.data.vocab.chars),
                  "fingerprint": run_id.rsplit("-d", 1)[-1]},
     }

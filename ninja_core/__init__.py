@@ -1,7 +1,8 @@
-"""Backprop Ninja's engine: the lecture's MLP, its backward pass by hand, checked against autograd.
+"""Backprop Ninja's engine: backward passes written by hand, node by node, checked against autograd.
 
     import ninja_core as nc
-    run = nc.check()                      # float32, chain: 26/26 bit-exact
+    run = nc.check()                      # the lecture's MLP, float32, chain: 26/26 bit-exact
+    nc.check(nc.Config(net="wavenet"))    # the lecture's WaveNet (makemore part 5)
     run                                   # the cmp table (HTML in Jupyter)
     run.figure("hprebn")                  # value, manual, autograd, |diff| as a plotly Figure
     nc.check(nc.Config(variant="fused", dtype="float64"))
@@ -12,35 +13,37 @@ from .compare import Comparison, compare
 from .config import Config, ConfigError
 from .data import DataError, Dataset, load_dataset, read_words
 from .gradcheck import finite_differences
+from .nets import NETS, Network, get_net
 from .run import NodeResult, Run, check
-from .tape import ALIASES, FUSED_BLOCKS, MLP_TAPE, PARAMS, backward_order, resolve
+from .tape import FusedBlock, Grad, Step, Tape
 from .train import TrainConfig, TrainResult, iter_training, load_model, train
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ALIASES",
-    "FUSED_BLOCKS",
-    "MLP_TAPE",
-    "PARAMS",
+    "NETS",
     "Comparison",
     "Config",
     "ConfigError",
     "DataError",
     "Dataset",
+    "FusedBlock",
+    "Grad",
+    "Network",
     "NodeResult",
     "Run",
+    "Step",
+    "Tape",
     "TrainConfig",
     "TrainResult",
     "__version__",
-    "backward_order",
     "check",
     "compare",
     "finite_differences",
+    "get_net",
     "iter_training",
     "load_dataset",
     "load_model",
     "read_words",
-    "resolve",
     "train",
 ]

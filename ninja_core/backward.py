@@ -1,14 +1,16 @@
-"""Forward along the tape; backward by hand in reverse, end-to-end and node by node (local)."""
+"""Forward along a tape; backward by hand in reverse, end-to-end and node by node (local). Generic:
+every function takes the network's `Tape`."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
-from .tape import FUSED_BLOCKS, MLP_TAPE, PARAMS, FusedBlock, Step, Values, consumers
+from .tape import Tape, Values
 
 Grads = dict[str, torch.Tensor]
 
@@ -42,12 +44,13 @@ def deterministic() -> Iterator[None]:
                 torch.use_deterministic_algorithms(_deterministic_saved[0], warn_only=_deterministic_saved[1])
 
 
-def forward(params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor,
-            tape: tuple[Step, ...] = MLP_TAPE) -> Values:
+def forward(tape: Tape, params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor,
+            constants: dict[str, Any]) -> Values:
     """Run the tape; return every node's value. Under autograd, each intermediate keeps its
-    gradient (retain_grad) as it is made, so no node can be forgotten (the seed forgot bnvar)."""
-    values: Values = {"n": Xb.shape[0], "Xb": Xb, "Yb": Yb, **params}
-    for step in tape:
+    gradient (retain_grad) as it is made, so no node can be forgotten (the seed forgot bnvar).
+    `constants` are the network's numbers the formulas use (`n`, ...: `Network.constants`)."""
+    values: Values = {**constants, "Xb": Xb, "Yb": Yb, **params}
+    for step in tape.steps:
         out = step.run(values)
         if out.requires_grad:
             out.retain_grad()
@@ -55,21 +58,16 @@ def forward(params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor,
     return values
 
 
-def _blocks(variant: str) -> dict[str, FusedBlock]:
-    """The fused blocks active in a variant, keyed by the node whose gradient they produce."""
-    return {b.wrt: b for b in FUSED_BLOCKS} if variant == "fused" else {}
-
-
-def manual_backward(values: Values, variant: str = "chain", tape: tuple[Step, ...] = MLP_TAPE) -> Grads:
+def manual_backward(tape: Tape, values: Values, variant: str = "chain") -> Grads:
     """The hand-written backward pass: walk the tape in reverse, accumulating (+=) where a node
-    feeds several steps. In `fused`, the gradient entering logits and hprebn comes from the
-    one-step formulas; the nodes inside the blocks are still computed by the chain (so the page
+    feeds several steps. In `fused`, the gradient entering a fused block's input comes from its
+    one-step formula; the nodes inside the block are still computed by the chain (so the page
     can show them), but their branches no longer reach the block's input."""
-    blocks = _blocks(variant)
+    blocks = tape.blocks(variant)
     inner = {name: b for b in blocks.values() for name in b.inner}
     with torch.no_grad():
-        grads: Grads = {tape[-1].out: torch.ones_like(values[tape[-1].out])}  # dloss = 1
-        for step in reversed(tape):
+        grads: Grads = {tape.loss: torch.ones_like(values[tape.loss])}  # dloss = 1
+        for step in reversed(tape.steps):
             if step.out in blocks:
                 block = blocks[step.out]
                 grads[step.out] = block.compute(values, grads[block.out])
@@ -85,8 +83,8 @@ def manual_backward(values: Values, variant: str = "chain", tape: tuple[Step, ..
     return grads
 
 
-def local_backward(values: Values, reference: Grads, variant: str = "chain", manual: Grads | None = None,
-                   tape: tuple[Step, ...] = MLP_TAPE) -> Grads:
+def local_backward(tape: Tape, values: Values, reference: Grads, variant: str = "chain",
+                   manual: Grads | None = None) -> Grads:
     """Each node's own backward step fed with autograd's upstream gradients. A node whose local
     result matches while its end-to-end result does not is right; the error came from upstream.
 
@@ -94,7 +92,7 @@ def local_backward(values: Values, reference: Grads, variant: str = "chain", man
     its manual gradient (the same object): the same formula on the same inputs gives the same bits,
     so recomputing it would only cost time (half of a large check, when everything is exact).
     """
-    blocks = _blocks(variant)
+    blocks = tape.blocks(variant)
     local: Grads = {}
     equal: dict[str, bool] = {}
 
@@ -110,7 +108,7 @@ def local_backward(values: Values, reference: Grads, variant: str = "chain", man
         return True
 
     with torch.no_grad():
-        for name, branches in consumers(tape).items():
+        for name, branches in tape.consumers.items():
             upstream = [blocks[name].out] if name in blocks else [step.out for step, _ in branches]
             if manual is not None and name in manual and upstream_exact(upstream):
                 local[name] = manual[name]
@@ -132,25 +130,25 @@ def local_backward(values: Values, reference: Grads, variant: str = "chain", man
     return local
 
 
-def autograd_grads(values: Values, tape: tuple[Step, ...] = MLP_TAPE) -> Grads:
+def autograd_grads(tape: Tape, values: Values) -> Grads:
     """Autograd's gradient of every node that has one (after loss.backward())."""
-    grads: Grads = {tape[-1].out: torch.ones_like(values[tape[-1].out])}
-    for name in [s.out for s in tape] + list(PARAMS):
+    grads: Grads = {tape.loss: torch.ones_like(values[tape.loss])}
+    for name in [s.out for s in tape.steps] + list(tape.params):
         grad = values[name].grad
         if grad is not None:
             grads[name] = grad
     return grads
 
 
-def both_passes(params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor,
-                variant: str = "chain") -> tuple[Values, Grads, Grads]:
+def both_passes(tape: Tape, params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor,
+                constants: dict[str, Any], variant: str = "chain") -> tuple[Values, Grads, Grads]:
     """Forward with autograd, loss.backward(), then the manual backward on the same values:
     (detached values, autograd's gradients, manual gradients). `params` get requires_grad."""
     for p in params.values():
         p.requires_grad_(True)
     with deterministic():
-        values = forward(params, Xb, Yb)
-        values["loss"].backward()
-    reference = autograd_grads(values)
+        values = forward(tape, params, Xb, Yb, constants)
+        values[tape.loss].backward()
+    reference = autograd_grads(tape, values)
     detached: Values = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in values.items()}
-    return detached, reference, manual_backward(detached, variant)
+    return detached, reference, manual_backward(tape, detached, variant)

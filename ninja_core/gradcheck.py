@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .backward import both_passes, forward
-from .tape import PARAMS
 
 if TYPE_CHECKING:
     from .run import Run
@@ -47,40 +46,42 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return torch.linalg.vector_norm(a - b).item() / scale
 
 
-def _sample_entries(name: str, shape: tuple[int, ...], Xb: torch.Tensor, k: int,
+def _sample_entries(shape: tuple[int, ...], reference: torch.Tensor, k: int,
                     g: torch.Generator) -> list[tuple[int, ...]]:
-    numel = 1
-    for s in shape:
-        numel *= s
-    if name == "C":
-        # rows of C that the minibatch never looks up have a zero gradient: sample the used ones
-        rows = torch.unique(Xb.view(-1).cpu())
-        picks = rows[torch.randint(0, rows.numel(), (k,), generator=g)]
-        cols = torch.randint(0, shape[1], (k,), generator=g)
-        return [(int(r), int(c)) for r, c in zip(picks, cols, strict=False)]
+    """`k` entries to perturb. An embedding table's rows that the minibatch never looks up have a
+    gradient of exactly zero: for a 2-D parameter with such rows, sample among the used rows."""
+    numel = reference.numel()
+    if reference.dim() == 2:
+        used = reference.ne(0).any(1)
+        if 0 < int(used.sum()) < shape[0]:
+            rows = used.nonzero().flatten().cpu()
+            picks = rows[torch.randint(0, rows.numel(), (k,), generator=g)]
+            cols = torch.randint(0, shape[1], (k,), generator=g)
+            return [(int(r), int(c)) for r, c in zip(picks, cols, strict=True)]
     flat = torch.randperm(numel, generator=g)[: min(k, numel)]
     return [tuple(int(i) for i in torch.unravel_index(f, shape)) for f in flat]
 
 
 def finite_differences(run: Run, entries: int = 6) -> dict[str, FiniteDifference]:
     """Check every parameter of `run` at `entries` sampled entries, in float64."""
-    params = {p: run.values[p].detach().double().clone() for p in PARAMS}
+    tape = run.tape
+    params = {p: run.values[p].detach().double().clone() for p in tape.params}
     Xb, Yb = run.values["Xb"], run.values["Yb"]
-    _, reference, manual = both_passes(params, Xb, Yb, run.config.variant)
+    _, reference, manual = both_passes(tape, params, Xb, Yb, run.constants, run.config.variant)
 
     def loss_at(name: str, index: tuple[int, ...], delta: float) -> float:
         p = params[name]
         with torch.no_grad():
             old = p[index].item()
             p[index] = old + delta
-            loss = forward(params, Xb, Yb)["loss"].item()
+            loss = forward(tape, params, Xb, Yb, run.constants)[tape.loss].item()
             p[index] = old
         return loss
 
     g = torch.Generator().manual_seed(run.config.seed)
     results: dict[str, FiniteDifference] = {}
-    for name in PARAMS:
-        picks = _sample_entries(name, tuple(params[name].shape), Xb, entries, g)
+    for name in tape.params:
+        picks = _sample_entries(tuple(params[name].shape), reference[name], entries, g)
         numeric = [
             (-loss_at(name, ix, 2 * STEP) + 8 * loss_at(name, ix, STEP)
              - 8 * loss_at(name, ix, -STEP) + loss_at(name, ix, -2 * STEP)) / (12 * STEP)

@@ -1,9 +1,10 @@
-"""One check of the exercise: forward, autograd, manual backward, and 26 comparisons.
+"""One check of a network: forward, autograd, the manual backward, and one comparison per gradient.
 
-    >>> from ninja_core import check
-    >>> run = check()                 # the lecture's defaults, float32, chain
-    >>> run                           # in Jupyter: the cmp table
-    >>> run.figure("h")               # plotly Figure: value, manual, autograd, |diff|
+    >>> from ninja_core import check, Config
+    >>> run = check()                         # the lecture's MLP, float32, chain: 26 gradients
+    >>> run                                   # in Jupyter: the cmp table
+    >>> run.figure("h")                       # plotly Figure: value, manual, autograd, |diff|
+    >>> check(Config(net="wavenet"))          # the lecture's WaveNet: 51 gradients
 """
 
 from __future__ import annotations
@@ -19,18 +20,8 @@ from .backward import Grads, both_passes, local_backward
 from .compare import Comparison, compare
 from .config import Config
 from .data import Dataset, load_dataset
-from .model import generator, init_params, sample_batch
-from .tape import (
-    FUSED_BLOCKS,
-    MLP_TAPE,
-    PARAMS,
-    Values,
-    backward_order,
-    graph_edges,
-    node_formula,
-    node_notes,
-    producers,
-)
+from .nets import Network, generator, get_net
+from .tape import Tape, Values
 
 
 @dataclass(frozen=True)
@@ -68,12 +59,15 @@ class NodeResult:
 @dataclass
 class Run:
     config: Config
+    net: Network  # the network of config.net
+    tape: Tape  # its forward pass with the local backward, for this config
     data: Dataset
     values: Values  # forward values (detached)
     autograd: Grads  # autograd's gradients
     manual: Grads  # the hand-written backward pass
     local: Grads  # each step alone, fed autograd's upstream gradient
     nodes: dict[str, NodeResult] = field(default_factory=dict)  # in backward (cmp table) order
+    constants: dict[str, Any] = field(default_factory=dict)  # the network's numbers the formulas use (n, ...)
 
     @property
     def loss(self) -> float:
@@ -87,13 +81,12 @@ class Run:
         return tally
 
     def batch(self) -> list[dict[str, str]]:
-        chars = self.data.vocab.chars
-        Xb, Yb = self.values["Xb"].tolist(), self.values["Yb"].tolist()
-        return [{"context": "".join(chars[i] for i in ctx), "target": chars[y]} for ctx, y in zip(Xb, Yb, strict=False)]
+        """The minibatch as text: each context and the character it should predict."""
+        return self.net.batch_text(self.values["Xb"], self.values["Yb"], self.data.vocab.chars)
 
     def table(self) -> str:
         """The lecture's cmp table as plain text, loss first."""
-        lines = [f"loss {self.loss:.4f}   ({self.config.dtype}, {self.config.variant})"]
+        lines = [f"loss {self.loss:.4f}   ({self.config.net}, {self.config.dtype}, {self.config.variant})"]
         for node in self.nodes.values():
             e = node.end_to_end
             maxdiff = "-" if e.maxdiff is None else f"{e.maxdiff:.3g}"
@@ -120,7 +113,7 @@ class Run:
             )
         head = ("<tr><th>node</th><th>exact</th><th>approx</th><th>maxdiff</th>"
                 "<th>status</th><th>local</th></tr>")
-        caption = html.escape(f"loss {self.loss:.4f} · {self.config.dtype} · {self.config.variant} · "
+        caption = html.escape(f"loss {self.loss:.4f} · {self.config.net} · {self.config.dtype} · {self.config.variant} · "
                               + ", ".join(f"{v} {k}" for k, v in self.counts.items()))
         return f"<table><caption>{caption}</caption>{head}{''.join(rows)}</table>"
 
@@ -138,20 +131,23 @@ class Run:
         return go.Figure(node_figure(name, value, manual, reference))
 
     def graph(self) -> dict[str, Any]:
-        nodes = [{"name": p, "kind": "param"} for p in PARAMS]
-        nodes += [{"name": "Xb", "kind": "data"}, {"name": "Yb", "kind": "data"}]
-        nodes += [{"name": s.out, "kind": "loss" if s.out == "loss" else "intermediate"} for s in MLP_TAPE]
-        return {"nodes": nodes, "edges": [list(e) for e in graph_edges()]}
+        """The forward graph: parameters, the minibatch, every step's node, and the forward edges."""
+        tape = self.tape
+        nodes = [{"name": p, "kind": "param"} for p in tape.params]
+        nodes += [{"name": d, "kind": "data"} for d in tape.data]
+        nodes += [{"name": s.out, "kind": "loss" if s.out == tape.loss else "intermediate"} for s in tape.steps]
+        return {"nodes": nodes, "edges": [list(e) for e in tape.edges]}
 
 
-def judge(values: Values, manual: Grads, reference: Grads, local: Grads, variant: str) -> dict[str, NodeResult]:
-    """Compare every one of the 26 gradients, end to end and locally, in cmp-table order."""
-    steps = producers()
-    fused_by = {b.wrt: b.name for b in FUSED_BLOCKS} if variant == "fused" else {}
-    skipped_by = {inner: b.name for b in FUSED_BLOCKS for inner in b.inner} if variant == "fused" else {}
+def judge_nodes(tape: Tape, values: Values, manual: Grads, reference: Grads, local: Grads,
+                variant: str) -> dict[str, NodeResult]:
+    """Compare every gradient of the tape, end to end and locally, in cmp-table order."""
+    steps = tape.producers
+    fused_by = {b.wrt: b.name for b in tape.blocks(variant).values()}
+    skipped_by = tape.skipped(variant)
     results: dict[str, NodeResult] = {}
-    for name in backward_order():
-        is_param = name in PARAMS
+    for name in tape.backward_order:
+        is_param = name in tape.params
         end_to_end = compare(manual.get(name), reference.get(name))
         # local_backward hands back the manual gradient itself where it would recompute the same bits
         reused = name in local and local[name] is manual.get(name)
@@ -160,8 +156,8 @@ def judge(values: Values, manual: Grads, reference: Grads, local: Grads, variant
             kind="param" if is_param else "intermediate",
             shape=tuple(values[name].shape),
             forward="" if is_param else f"{name} = {steps[name].forward}",
-            formula=node_formula(name, variant),
-            notes=tuple(node_notes(name, variant)),
+            formula=tape.node_formula(name, variant),
+            notes=tuple(tape.node_notes(name, variant)),
             fused=fused_by.get(name),
             skipped_by=skipped_by.get(name),
             end_to_end=end_to_end,
@@ -172,27 +168,31 @@ def judge(values: Values, manual: Grads, reference: Grads, local: Grads, variant
 
 def check(config: Config | None = None, data: Dataset | str | Path | None = None,
           params: dict[str, torch.Tensor] | None = None) -> Run:
-    """Forward + autograd + manual backward + 26 comparisons for one config.
+    """Forward + autograd + manual backward + one comparison per gradient, for one config.
 
     `params` replaces the initial parameters (e.g. trained ones); the minibatch is still drawn
-    from the config's generator after the seven parameter draws, so it does not change.
+    from the config's generator after the parameter draws, so it does not change. Raises
+    ConfigError for a config the network refuses, DataError for an unusable word list.
     """
     cfg = config or Config()
-    dataset = data if isinstance(data, Dataset) else load_dataset(data, cfg.block_size)
-    if dataset.block_size != cfg.block_size:  # same words, contexts of the config's length
-        dataset = load_dataset(dataset.path, cfg.block_size)
-    if params is None and cfg.train_steps > 0:  # gradients of the network after N manual-backward SGD steps
+    net = get_net(cfg.net)
+    tape = net.tape(cfg)
+    dataset = data if isinstance(data, Dataset) else load_dataset(data, net.context_length(cfg))
+    if dataset.block_size != net.context_length(cfg):  # same words, contexts of the network's length
+        dataset = load_dataset(dataset.path, net.context_length(cfg))
+    if params is None and cfg.train_steps > 0:  # gradients of the network after N manual-backward training steps
         from .train import trained_params  # imported on use: only a check of a trained network needs it
 
         params = trained_params(cfg, cfg.train_steps, dataset)
     g = generator(cfg)
-    initial = init_params(cfg, dataset.vocab.size, g)
+    initial = net.init_params(cfg, dataset.vocab.size, g)
     if params is not None:
         initial = {k: v.detach().to(device=initial[k].device, dtype=initial[k].dtype).clone()
                    for k, v in params.items()}
-    Xb, Yb = sample_batch(cfg, dataset, g)
-    detached, reference, manual = both_passes(initial, Xb, Yb, cfg.variant)
-    local = local_backward(detached, reference, cfg.variant, manual)
-    run = Run(cfg, dataset, detached, reference, manual, local)
-    run.nodes = judge(detached, manual, reference, local, cfg.variant)
+    Xb, Yb = net.batch(cfg, dataset, g)
+    constants = net.constants(cfg, Xb)
+    detached, reference, manual = both_passes(tape, initial, Xb, Yb, constants, cfg.variant)
+    local = local_backward(tape, detached, reference, cfg.variant, manual)
+    run = Run(cfg, net, tape, dataset, detached, reference, manual, local, constants=constants)
+    run.nodes = judge_nodes(tape, detached, manual, reference, local, cfg.variant)
     return run

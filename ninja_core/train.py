@@ -33,8 +33,8 @@ import torch
 from .backward import deterministic, forward
 from .config import Config
 from .data import DEFAULT_DATA, Dataset, load_dataset
-from .model import generator, init_params
-from .tape import PARAMS
+from .nets import generator
+from .nets.mlp import NET as MLP_NET
 from .train_config import TRAIN_LIMITS, TrainConfig
 from .train_model import ModelFileError, TrainedModel, calibrate_batchnorm, load_model, sample_names, split_loss
 from .train_step import BatchSampler, FastStep, Params, ReferenceStep, Stepper, reference_grads, sgd_update
@@ -61,6 +61,8 @@ __all__ = [
 ]
 
 SATURATION = 0.97  # |h| above this counts as a saturated tanh (the lecture's threshold for its histogram)
+
+PARAMS: tuple[str, ...] = MLP_NET.build_tape(()).params  # C, W1, b1, W2, b2, bngain, bnbias
 
 
 # ---- events -----------------------------------------------------------------------------------
@@ -166,7 +168,7 @@ def autograd_param_grads(params: Params, Xb: torch.Tensor, Yb: torch.Tensor) -> 
     # for it (0.75-2 s here), a stall at the first audit of a live run.
     switch = deterministic() if torch.get_num_threads() > 1 else nullcontext()
     with switch, torch.enable_grad():
-        values = forward(leaves, Xb, Yb)
+        values = forward(MLP_NET.tape(Config()), leaves, Xb, Yb, {"n": Xb.shape[0]})
         values["loss"].backward()
     grads: dict[str, torch.Tensor] = {}
     for name in PARAMS:
@@ -262,7 +264,7 @@ def _training(cfg: TrainConfig, dataset: Dataset, should_stop: Callable[[], bool
     try:
         model_cfg = cfg.model_config()
         g = generator(model_cfg)
-        params = init_params(model_cfg, dataset.vocab.size, g)  # C, W1, b1, W2, b2, bngain, bnbias
+        params = MLP_NET.init_params(model_cfg, dataset.vocab.size, g)  # C, W1, b1, W2, b2, bngain, bnbias
         batches = iter(BatchSampler(dataset.Xtr, dataset.Ytr, cfg.batch_size, g, cfg.steps))  # g, continued
         stepper: Stepper = FastStep(params, cfg.batch_size) if cfg.backward == "fast" else ReferenceStep(params)
         step, stopped = 0, False

@@ -24,13 +24,15 @@ import torch
 import torch.nn.functional as F
 
 from .data import Dataset
-from .model import generator, init_params
-from .tape import PARAMS
+from .nets import generator
+from .nets.mlp import NET as MLP_NET
 from .train import resolve_dataset
 from .train_config import TrainConfig
 from .train_step import BatchSampler, FastStep, ReferenceStep, Stepper
 
 WARMUP_STEPS = 100
+
+PARAMS: tuple[str, ...] = MLP_NET.build_tape(()).params  # C, W1, b1, W2, b2, bngain, bnbias
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def bench(cfg: TrainConfig | None = None, steps: int = 2000, rounds: int = 3,
     dataset = resolve_dataset(data if data is not None else cfg.data, cfg.block_size)
     model_cfg = cfg.model_config()
     g = generator(model_cfg)
-    initial = init_params(model_cfg, dataset.vocab.size, g)
+    initial = MLP_NET.init_params(model_cfg, dataset.vocab.size, g)
     batch_state = g.get_state()  # every contender draws the same minibatches after the same parameters
 
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -44,6 +44,10 @@ class TrainConfig:
     n_samples: int = 20  # names sampled from the trained model at the end
 
     def __post_init__(self) -> None:
+        for name in ("n_embd", "n_hidden", "block_size", "batch_size"):  # 0 would mean "the network's default"
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+                raise ConfigError(name, f"must be a positive integer, got {value}")
         self.model_config()  # seed, n_embd, n_hidden, block_size, batch_size against the engine's LIMITS
         for name, (lo, hi) in TRAIN_LIMITS.items():
             value = getattr(self, name)

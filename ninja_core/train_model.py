@@ -21,7 +21,8 @@ import torch.nn.functional as F
 
 from .config import ConfigError
 from .data import MAX_WORD_CHARS, SEPARATOR, Vocab
-from .tape import BN_EPS, PARAMS
+from .nets.layers import BN_EPS
+from .nets.mlp import NET as MLP_NET
 from .train_config import TrainConfig
 
 FORMAT = "backprop-ninja-model"
@@ -31,6 +32,8 @@ ZIP_MAGIC = b"PK\x03\x04"
 EVAL_CHUNK = 8192  # rows per forward pass when evaluating a whole split (bounds memory on large data)
 
 Params = dict[str, torch.Tensor]
+
+PARAMS: tuple[str, ...] = MLP_NET.build_tape(()).params  # C, W1, b1, W2, b2, bngain, bnbias
 
 
 class ModelFileError(ValueError):

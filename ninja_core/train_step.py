@@ -24,7 +24,8 @@ from typing import NamedTuple, Protocol
 import torch
 import torch.nn.functional as F
 
-from .tape import BN_EPS, PARAMS
+from .nets.layers import BN_EPS
+from .nets.mlp import NET as MLP_NET
 
 Params = dict[str, torch.Tensor]
 Grads = dict[str, torch.Tensor]
@@ -32,6 +33,8 @@ Grads = dict[str, torch.Tensor]
 # autograd's own kernel for tanh's backward, dh * (1 - h*h) in one op (public aten op, stable
 # signature: grad_output, output); the reference writes the formula out instead.
 _tanh_backward = torch.ops.aten.tanh_backward.default
+
+PARAMS: tuple[str, ...] = MLP_NET.build_tape(()).params  # C, W1, b1, W2, b2, bngain, bnbias
 
 
 class ManualPass(NamedTuple):

@@ -1,5 +1,5 @@
-"""Engine benchmark: one full check (forward + autograd + manual backward + 26 comparisons,
-end to end and local), in-process, median of repeated runs.
+"""Engine benchmark: one full check (forward + autograd + manual backward + every comparison,
+end to end and local), in-process, median of repeated runs, for each network.
 
     python scripts/bench_engine.py [--json]
 """
@@ -15,6 +15,7 @@ import torch
 
 from ninja_core.config import Config
 from ninja_core.data import load_dataset
+from ninja_core.nets import get_net
 from ninja_core.perf import tune_allocator
 from ninja_core.run import check
 
@@ -23,11 +24,13 @@ CASES = [
     ("default (batch 32, n_hidden 64), fused", Config(variant="fused"), 200),
     ("batch 4096, n_hidden 1024, chain", Config(batch_size=4096, n_hidden=1024), 9),
     ("batch 4096, n_hidden 1024, fused", Config(batch_size=4096, n_hidden=1024, variant="fused"), 9),
+    ("wavenet default (batch 32, n_hidden 128), chain", Config(net="wavenet"), 100),
+    ("wavenet default, fused", Config(net="wavenet", variant="fused"), 100),
 ]
 
 
 def median_ms(cfg: Config, repeats: int) -> float:
-    data = load_dataset(block_size=cfg.block_size)
+    data = load_dataset(block_size=get_net(cfg.net).context_length(cfg))
     check(cfg, data)  # warm-up: first-touch allocations, lazy init
     times = []
     for _ in range(repeats):
@@ -48,7 +51,7 @@ def main() -> None:
         return
     print(f"engine check, in-process, median ms ({torch.get_num_threads()} torch threads)")
     for label, ms in results.items():
-        print(f"  {label:42s} {ms:8.2f} ms")
+        print(f"  {label:50s} {ms:8.2f} ms")
 
 
 if __name__ == "__main__":

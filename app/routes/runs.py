@@ -10,7 +10,6 @@ from fastapi import APIRouter, Body, Path, Query
 from ninja_core.config import Config, ConfigError
 from ninja_core.display import DEFAULT_MAX_CELLS
 from ninja_core.gradcheck import finite_differences
-from ninja_core.tape import ALIASES, backward_order, resolve
 
 from ..deps import RegistryDep, SettingsDep
 from ..errors import NotFound, register_fields
@@ -28,11 +27,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
           429: {"model": ErrorBody, "description": "too many large runs in progress, or the run is still being "
                                                    "computed after the server's timeout (see Retry-After)"}}
 RunId = Annotated[str, Path(max_length=120, description="from POST /api/runs; encodes the whole config",
-                            examples=["r1-f32-chain-s2147483647-b32-e10-h64-k3-t0-d5b1f3c2a"])]
+                            examples=["r2-mlp-f32-chain-s2147483647-t0-b32-e10-h64-k3-d5b1f3c2a"])]
 
 
 def _config(body: RunRequest) -> Config:
-    return Config(**body.model_dump())
+    return Config(**body.model_dump(exclude_none=True))  # a size left out is the network's default
 
 
 @router.post("", response_model=RunDocument, responses=ERRORS, summary="Run forward and backward for a config")
@@ -69,11 +68,12 @@ async def get_node(
     if max_cells > settings.max_cells_limit:
         raise ConfigError("max_cells", f"must be an integer in 1..{settings.max_cells_limit}, got {max_cells}")
     _, run = await registry.get_by_id(run_id)
-    resolved = resolve(name)
+    resolved = run.tape.resolve(name)
     if resolved is None or resolved not in run.nodes:
-        valid = list(backward_order())
-        aliases = ", ".join(f"{k} (= {v})" for k, v in ALIASES.items())
-        raise NotFound(f"unknown node {name[:40]!r}; valid names: {', '.join(valid)}; aliases: {aliases}", allowed=valid)
+        valid = list(run.nodes)
+        aliases = "; aliases: " + ", ".join(f"{k} (= {v})" for k, v in run.tape.aliases.items()) if run.tape.aliases else ""
+        raise NotFound(f"unknown node {name[:40]!r} for {run.config.net}; valid names: {', '.join(valid)}{aliases}",
+                       allowed=valid)
     requested_as = name if resolved != name else None
     args = (run_id, run, resolved, requested_as, max_cells, encoding, diff_scale, arrays, figure, lang)
     if not registry.large_tensors(run.config):

@@ -17,7 +17,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ninja_core.config import LIMITS, ConfigError
+from ninja_core.config import LIMITS
+from ninja_core.nets import ConfigError, get_net
 from ninja_core.train import TrainConfig, remember_trained_params
 
 from ..deps import RegistryDep, SettingsDep
@@ -33,7 +34,8 @@ _END = object()
 
 
 def _bounded(name: str, default: int, description: str) -> Any:
-    lo, hi = LIMITS[name]
+    size = get_net("mlp").size(name)  # the training stream trains the MLP (for now)
+    lo, hi = (size.lo, size.hi) if size is not None else LIMITS[name]
     return Field(default, ge=lo, le=hi, description=f"{description} ({lo}..{hi})")
 
 

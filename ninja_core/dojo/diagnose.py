@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..compare import ATOL, RTOL, Comparison
-from ..tape import consumers
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -195,7 +194,7 @@ def branch_findings(node: str, yours: torch.Tensor, run: Run) -> list[str]:
     """For a node that feeds several steps (its gradient is a sum, built with +=): is one branch
     missing, counted twice, or off by a factor? Each branch is computed from autograd's own
     upstream gradient, so this holds whatever the other branches are."""
-    branches = consumers().get(node, [])
+    branches = run.tape.consumers.get(node, [])
     if len(branches) < 2:
         return []
     expected = run.autograd[node]
@@ -285,7 +284,7 @@ def value_findings(node: str, y: torch.Tensor, expected: torch.Tensor, run: Run)
     findings = branch_findings(node, y, run)
     mismatch = (y - expected).abs() > ATOL + RTOL * expected.abs()
     pattern = where_pattern(mismatch)
-    many = len(consumers().get(node, [])) > 1
+    many = len(run.tape.consumers.get(node, [])) > 1
     if findings:
         return findings + ([pattern] if pattern else [])
     if pattern:

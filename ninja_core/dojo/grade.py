@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..compare import Comparison, compare
-from ..tape import ALIASES, backward_order, consumers
 from .cell import Statement, analyse, backward_slice, defining
 from .errors import DojoError
 from .judge import answer_of, finite_or_none, judge_value
 from .limits import DEFAULT_LIMITS, Limits, SharedClock
 from .sandbox import Program, execute, parse
-from .scope import Scope, cell_scope, gradient_names, node_scope, true_gradients
+from .scope import Scope, cell_scope, node_scope, true_gradients
 from .validate import is_cmp_line
 
 if TYPE_CHECKING:
@@ -64,7 +63,7 @@ class GradeRow:
 
 @dataclass(frozen=True)
 class GradeReport:
-    rows: list[GradeRow]  # the 26 nodes in backward (cmp table) order
+    rows: list[GradeRow]  # every gradient of the network in backward (cmp table) order
     error: DojoError | None  # where the cell stopped, if it did
     output: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. a d<name> that is no node's gradient
@@ -103,11 +102,11 @@ class GradeReport:
         return "\n".join(lines)
 
 
-def reused_aliases(statements: list[Statement]) -> frozenset[str]:
+def reused_aliases(run: Run, statements: list[Statement]) -> frozenset[str]:
     """Alias gradient names the cell uses for something else. The seed notebook defines both dh
     and da, and its da is d(apreact): there, da is the learner's own variable, not dh's alias."""
     defined = set().union(*(s.defines for s in statements)) if statements else set()
-    return frozenset(f"d{alias}" for alias, target in ALIASES.items()
+    return frozenset(f"d{alias}" for alias, target in run.tape.aliases.items()
                      if f"d{alias}" in defined and f"d{target}" in defined)
 
 
@@ -115,7 +114,7 @@ def _local(run: Run, node: str, program: Program, program_statements: list[State
            limits: Limits, clock: SharedClock) -> tuple[str, Any, DojoError | None]:
     """("found", value, None) of the learner's lines for `node` fed autograd's upstream gradients,
     or ("missing" | "error", None, error). `own`: alias names the cell uses for its own variables."""
-    seeds = defining(program_statements, gradient_names(node))
+    seeds = defining(program_statements, run.tape.gradient_names(node))
     if not seeds:
         return "missing", None, None
     given = set(true_gradients(run, node)) - own
@@ -124,7 +123,7 @@ def _local(run: Run, node: str, program: Program, program_statements: list[State
         done = execute(program, node_scope(run, node, without=own), limits,
                        statements=[program_statements[i].node for i in kept], budget=clock.budget(limits),
                        raise_errors=False)
-    found = answer_of(done.scope, node)
+    found = answer_of(run, done.scope, node)
     if done.error is not None:
         return "error", None, done.error
     if found is None:
@@ -132,9 +131,10 @@ def _local(run: Run, node: str, program: Program, program_statements: list[State
     return "found", found[1], None
 
 
-def _upstream_problems(node: str, statuses: dict[str, str]) -> list[str]:
+def _upstream_problems(run: Run, node: str, statuses: dict[str, str]) -> list[str]:
     """The gradients feeding `node` that are wrong in the learner's cell."""
-    return [f"d{step.out}" for step, _ in consumers().get(node, []) if statuses.get(step.out) not in (*PASSING, None)]
+    return [f"d{step.out}" for step, _ in run.tape.consumers.get(node, [])
+            if statuses.get(step.out) not in (*PASSING, None)]
 
 
 def _row_diagnosis(name: str, e2e: Comparison, e2e_notes: list[str], local_status: str,
@@ -167,18 +167,19 @@ def grade_cell(run: Run, code: str, *, limits: Limits = DEFAULT_LIMITS) -> Grade
     with clock.running():
         done = execute(program, cell_scope(run), limits, budget=clock.budget(limits), raise_errors=False)
     statements = analyse(program.tree.body)
-    own = reused_aliases(statements)
+    own = reused_aliases(run, statements)
     stopped_line = done.error.line if done.error else None
 
     rows: list[GradeRow] = []
     statuses: dict[str, str] = {}
-    for name in backward_order():
-        found = answer_of(done.scope, name)
+    tape = run.tape
+    for name in tape.backward_order:
+        found = answer_of(run, done.scope, name)
         variable, value = found if found else (None, None)
         e2e, e2e_notes = judge_value(run, name, value)
         if found is None:
             e2e_notes = [f"not reached: the cell stopped at line {stopped_line}" if done.error and defining(
-                statements, gradient_names(name)) else f"not defined: the cell never assigns d{name}"]
+                statements, tape.gradient_names(name)) else f"not defined: the cell never assigns d{name}"]
             e2e_notes += _found_elsewhere(run, name, done.scope)
         local_status, local_value, local_error = _local(run, name, program, statements, own, limits, clock)
         local_maxdiff: float | None = None
@@ -187,16 +188,16 @@ def grade_cell(run: Run, code: str, *, limits: Limits = DEFAULT_LIMITS) -> Grade
             local, local_notes = judge_value(run, name, local_value)
             local_status, local_maxdiff = local.status, local.maxdiff
         statuses[name] = e2e.status
-        lines = sorted({line for i in defining(statements, gradient_names(name))
+        lines = sorted({line for i in defining(statements, tape.gradient_names(name))
                         for line in range(statements[i].lines[0], statements[i].lines[1] + 1)})
         rows.append(GradeRow(
             name=name, variable=variable, end_to_end=e2e, local_status=local_status, local_maxdiff=local_maxdiff,
             local_error=local_error,
             diagnosis=_row_diagnosis(name, e2e, e2e_notes, local_status, local_notes, local_error,
-                                     _upstream_problems(name, statuses)),
+                                     _upstream_problems(run, name, statuses)),
             lines=lines,
         ))
-    notes = _unknown_gradients(done.scope.assigned)
+    notes = _unknown_gradients(run, done.scope.assigned)
     if any(is_cmp_line(node) for node in ast.walk(program.tree)):
         notes.append("the cmp(...) lines were skipped: every gradient is compared with autograd here")
     return GradeReport(rows, done.error, done.output, notes)
@@ -207,21 +208,22 @@ def _found_elsewhere(run: Run, node: str, scope: Scope) -> list[str]:
     d(apreact), for instance): worth saying, since the table is keyed by name. Only d-names that
     are not a node's own gradient name are candidates, at most a few of them."""
     expected = run.autograd[node]
-    canonical = {f"d{name}" for name in backward_order()}
+    canonical = {f"d{name}" for name in run.tape.backward_order}
     candidates = [v for v in scope.assigned if v.startswith("d") and v not in canonical][:MAX_ELSEWHERE]
     for variable in candidates:
         value = scope.vars.get(variable)
         if isinstance(value, torch.Tensor) and value.shape == expected.shape \
                 and compare(value, expected).status in PASSING:
-            names = " or ".join(gradient_names(node))
+            names = " or ".join(run.tape.gradient_names(node))
             return [f"your {variable} holds this gradient: name it {names} to have it judged here"]
     return []
 
 
-def _unknown_gradients(assigned: dict[str, None]) -> list[str]:
+def _unknown_gradients(run: Run, assigned: dict[str, None]) -> list[str]:
     """d<something> names that look like a node's gradient but are not one (a typo, usually)."""
-    known = {dname for node in backward_order() for dname in gradient_names(node)}
-    known |= {f"d{alias}" for alias in ALIASES}
+    tape = run.tape
+    known = {dname for node in tape.backward_order for dname in tape.gradient_names(node)}
+    known |= {f"d{alias}" for alias in tape.aliases}
     notes = []
     for name in assigned:
         if name.startswith("d") and name not in known:

@@ -20,12 +20,11 @@ import torch
 
 from ..compare import Comparison, compare
 from ..figures import Lang, node_figure
-from ..tape import backward_order, resolve
 from .diagnose import diagnose
 from .errors import DojoError, UnknownNodeError
 from .limits import DEFAULT_LIMITS, Limits
 from .sandbox import execute, parse
-from .scope import Scope, gradient_names, node_scope
+from .scope import Scope, node_scope
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -47,17 +46,20 @@ def finite_or_none(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return out, nonfinite
 
 
-def canonical(node: str) -> str:
-    name = resolve(node)
-    if name is None or name not in backward_order():  # "loss" resolves, but its gradient is not an exercise
-        raise UnknownNodeError(f"unknown node {node!r}; the nodes are: {', '.join(backward_order())} "
-                               f"(and the seed notebook's zprebn, apreact, a)")
+def canonical(run: Run, node: str) -> str:
+    """The node's own name (an alias resolved). Raises UnknownNodeError naming the network's nodes."""
+    tape = run.tape
+    name = tape.resolve(node)
+    if name is None or name not in tape.backward_order:  # "loss" resolves, but its gradient is not an exercise
+        aliases = f" (and {', '.join(tape.aliases)})" if tape.aliases else ""
+        raise UnknownNodeError(f"unknown node {node!r}; the nodes of {run.config.net} are: "
+                               f"{', '.join(tape.backward_order)}{aliases}")
     return name
 
 
-def answer_of(scope: Scope, node: str) -> tuple[str, Any] | None:
+def answer_of(run: Run, scope: Scope, node: str) -> tuple[str, Any] | None:
     """(variable, value) of the learner's d<node>, under its own name or its alias, if the code bound it."""
-    for name in gradient_names(node):
+    for name in run.tape.gradient_names(node):
         if name in scope.assigned:
             return name, scope.vars[name]
     return None
@@ -130,13 +132,13 @@ def check_node(run: Run, node: str, code: str, *, limits: Limits = DEFAULT_LIMIT
     every node between this one and the loss. The answer is d<node> (or its alias) if the code
     assigns it, else the value of the last expression statement. Raises DojoError for anything
     wrong with the code itself (UnknownNodeError, a ValueError, for a node that does not exist)."""
-    name = canonical(node)
+    name = canonical(run, node)
     program = parse(code, limits)
     done = execute(program, node_scope(run, name), limits)
-    found = answer_of(done.scope, name)
+    found = answer_of(run, done.scope, name)
     if found is None:
         if done.last_value is None:
-            names = " or ".join(gradient_names(name))
+            names = " or ".join(run.tape.gradient_names(name))
             raise DojoError("no_answer", f"no answer: assign {names} = ... (or end with an expression)")
         found = (LAST_EXPRESSION, done.last_value)
     variable, value = found

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..tape import ALIASES, MLP_TAPE, PARAMS, graph_edges
+from ..config import SIZE_FIELDS
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -45,44 +45,25 @@ class Scope:
         return sorted(set(self._base) | set(self.vars))
 
 
-def gradient_names(node: str) -> tuple[str, ...]:
-    """The names a learner may give d<node>: its own and the seed notebook's alias (dh, da)."""
-    return (f"d{node}", *(f"d{alias}" for alias, target in ALIASES.items() if target == node))
-
-
-def downstream(node: str) -> list[str]:
-    """The nodes between `node` and the loss (the loss included), in forward order: the gradients
-    the backward pass has finished before it reaches `node`."""
-    children: dict[str, list[str]] = {}
-    for src, dst in graph_edges():
-        children.setdefault(src, []).append(dst)
-    found: set[str] = set()
-    stack = list(children.get(node, []))
-    while stack:
-        name = stack.pop()
-        if name not in found:
-            found.add(name)
-            stack.extend(children.get(name, []))
-    return [step.out for step in MLP_TAPE if step.out in found]
-
-
 def forward_names(run: Run) -> dict[str, Any]:
-    """What every program sees: forward values, parameters, Xb, Yb, n, sizes, the seed's aliases."""
-    names: dict[str, Any] = {name: run.values[name] for name in (*PARAMS, *(s.out for s in MLP_TAPE))}
-    names.update({alias: run.values[target] for alias, target in ALIASES.items()})
-    names.update(Xb=run.values["Xb"], Yb=run.values["Yb"], n=int(run.values["n"]))
-    cfg = run.config
-    names.update(batch_size=cfg.batch_size, block_size=cfg.block_size, n_embd=cfg.n_embd, n_hidden=cfg.n_hidden,
-                 vocab_size=run.data.vocab.size)
+    """What every program sees: forward values, parameters, the minibatch, the network's constants
+    (n, ...) and sizes, the vocabulary size, and the aliases (the seed notebook's names)."""
+    tape = run.tape
+    names: dict[str, Any] = {name: run.values[name] for name in (*tape.params, *(s.out for s in tape.steps))}
+    names.update({alias: run.values[target] for alias, target in tape.aliases.items()})
+    names.update({name: run.values[name] for name in tape.data})
+    names.update(run.constants)
+    sizes = {k: v for k, v in run.config.to_dict().items() if k in SIZE_FIELDS}
+    names.update(sizes, vocab_size=run.data.vocab.size)
     return names
 
 
 def true_gradients(run: Run, node: str) -> dict[str, torch.Tensor]:
     """d<name> (and aliases) holding autograd's gradient, for every node downstream of `node`."""
     grads: dict[str, torch.Tensor] = {}
-    for name in downstream(node):
+    for name in run.tape.downstream(node):
         if name in run.autograd:
-            for dname in gradient_names(name):
+            for dname in run.tape.gradient_names(name):
                 grads[dname] = run.autograd[name]
     return grads
 

@@ -98,8 +98,9 @@ def test_form_encoded_body_says_to_send_json(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("run_id", [
-    "nope", "r1-f32-chain-s1-b32-e10-h64-k3-t0-dzzzzzzzz", "r1-f32-chain-s1-b1-e10-h64-k3-t0-d00000000",
-    "r1-f16-chain-s1-b32-e10-h64-k3-t0-d00000000", "x" * 100,
+    "nope", "r2-mlp-f32-chain-s1-t0-b32-e10-h64-k3-dzzzzzzzz", "r2-mlp-f32-chain-s1-t0-b1-e10-h64-k3-d00000000",
+    "r2-mlp-f16-chain-s1-t0-b32-e10-h64-k3-d00000000", "r2-mlp-f32-chain-s01-t0-b32-e10-h64-k3-d00000000",
+    "r2-resnet-f32-chain-s1-t0-b32-e10-h64-k3-d00000000", "r1-f32-chain-s1-b32-e10-h64-k3-t0-d00000000", "x" * 100,
 ])
 def test_unknown_or_malformed_run_id_is_404(client: TestClient, run_id: str) -> None:
     r = client.get(f"/api/runs/{run_id}")
@@ -115,7 +116,7 @@ def test_run_id_from_other_data_is_404_and_says_so(client: TestClient, default_r
 
 def test_out_of_range_run_id_is_404(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
     fp = default_run_doc["data"]["fingerprint"]
-    r = client.get(f"/api/runs/r1-f32-chain-s1-b9999-e10-h64-k3-t0-d{fp}")
+    r = client.get(f"/api/runs/r2-mlp-f32-chain-s1-t0-b9999-e10-h64-k3-d{fp}")
     assert r.status_code == 404 and "batch_size" in r.json()["message"]
 
 
@@ -160,3 +161,40 @@ def test_a_run_slower_than_the_timeout_is_429_and_then_ready() -> None:
 
             time.sleep(0.1)
         assert r.status_code == 200 and len(r.json()["nodes"]) == 26
+
+
+def test_a_non_canonical_run_id_names_the_canonical_one(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
+    fp = default_run_doc["data"]["fingerprint"]
+    r = client.get(f"/api/runs/r2-mlp-f32-chain-t0-s2147483647-b32-e10-h64-k3-d{fp}")
+    assert r.status_code == 404 and default_run_doc["run_id"] in r.json()["message"]
+
+
+def test_wavenet_runs_by_net_and_its_id_says_so(client: TestClient) -> None:
+    r = client.post("/api/runs", json={"net": "wavenet"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["config"]["net"] == "wavenet" and doc["config"]["n_hidden"] == 128 and "n_head" not in doc["config"]
+    assert doc["run_id"].startswith("r2-wavenet-f32-chain-") and len(doc["nodes"]) == 51
+    assert doc["counts"] == {"exact": 51}
+    again = client.get(f"/api/runs/{doc['run_id']}").json()
+    assert again["nodes"] == doc["nodes"]
+    node = client.get(f"/api/runs/{doc['run_id']}/nodes/hprebn1").json()
+    assert node["shape"] == [32, 4, 128] and node["summary"]["status"] == "exact"
+
+
+@pytest.mark.parametrize("body, field, phrase", [
+    ({"net": "resnet"}, "net", "mlp, wavenet"),
+    ({"net": "wavenet", "block_size": 4}, "block_size", "must be 8 for wavenet"),
+    ({"net": "mlp", "n_head": 1}, "n_head", "mlp has no n_head"),
+])
+def test_bad_net_values_are_422_naming_what_is_allowed(client: TestClient, body: dict, field: str, phrase: str) -> None:  # type: ignore[type-arg]
+    r = client.post("/api/runs", json=body)
+    assert r.status_code == 422 and r.json()["field"] == field and phrase in r.json()["message"], r.text
+
+
+def test_nets_lists_every_network_with_its_sizes(client: TestClient) -> None:
+    nets = {n["name"]: n for n in client.get("/api/nets").json()}
+    assert {"mlp", "wavenet"} <= set(nets)
+    wavenet = {s["name"]: s for s in nets["wavenet"]["sizes"]}
+    assert wavenet["block_size"] == {**wavenet["block_size"], "default": 8, "min": 8, "max": 8}
+    assert wavenet["n_hidden"]["default"] == 128 and "n_head" not in wavenet

@@ -38,6 +38,10 @@ def test_check_plain_prints_the_cmp_table_loss_first(capsys: pytest.CaptureFixtu
     ["check", "--variant", "sideways"],
     ["check", "--data", "/definitely/not/here.txt"],
     ["frobnicate"],
+    ["check", "--net", "resnet"],
+    ["check", "--net", "wavenet", "--block-size", "3"],
+    ["dojo", "--net", "wavenet", "--node", "h", "--code", "1"],
+    ["grade", "--net", "gpt2", "-"],
 ])
 def test_bad_arguments_exit_2_with_one_line(argv: list[str]) -> None:
     proc = subprocess.run([sys.executable, "-m", "ninja_core", *argv], capture_output=True, text=True, cwd=ROOT)
@@ -57,3 +61,19 @@ def test_a_reader_that_goes_away_is_no_traceback() -> None:
     err = proc.stderr.read().decode()
     proc.wait(timeout=60)
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_check_net_wavenet_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--net", "wavenet", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["config"]["net"] == "wavenet" and doc["n_params"] == 76_579
+    assert len(doc["nodes"]) == 51 and {n["status"] for n in doc["nodes"]} == {"exact"}
+    assert {n["local_status"] for n in doc["nodes"]} == {"exact"}
+    assert max(r["relerr"] for r in doc["gradcheck"].values()) <= 1e-6
+    for key in ("name", "shape", "status", "local_status", "exact", "approx", "maxdiff", "relerr"):
+        assert key in doc["nodes"][0]
+
+
+def test_dojo_net_wavenet_judges_a_level_node(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dojo", "--net", "wavenet", "--node", "h3", "--code", "dh3 = dlogits @ W4.T", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "exact"

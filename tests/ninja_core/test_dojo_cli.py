@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from ninja_core.cli import main
-from ninja_core.tape import exercise_cell
+from ninja_core.config import Config
+from ninja_core.nets import get_net
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--batch-size", "8", "--n-hidden", "16"]  # fast runs; the dojo does not care about the size
@@ -54,7 +55,7 @@ def test_dojo_json_error(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_grade_a_whole_cell(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cell = tmp_path / "cell.py"
-    cell.write_text(exercise_cell())
+    cell.write_text(get_net('mlp').tape(Config()).exercise_cell())
     assert main(["grade", str(cell), *SMALL]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "26/26 right end to end, 26/26 locally" and out[1].startswith("logprobs")

@@ -9,15 +9,18 @@ import pytest
 import torch
 
 from ninja_core.config import Config
+from ninja_core.config import Config as _Config
 from ninja_core.data import Dataset
 from ninja_core.dojo.errors import DojoError, UnknownNodeError
 from ninja_core.dojo.grade import grade_cell
 from ninja_core.dojo.judge import LAST_EXPRESSION, check_node
-from ninja_core.dojo.scope import downstream, node_scope
+from ninja_core.dojo.scope import node_scope
+from ninja_core.nets import get_net
 from ninja_core.run import Run, check
-from ninja_core.tape import FUSED_BLOCKS, backward_order, exercise_cell, node_formula
 
-NODES = backward_order()
+MLP_TAPE = get_net("mlp").tape(_Config())
+
+NODES = MLP_TAPE.backward_order
 LECTURE_DC_LOOP = """dC = torch.zeros_like(C)
 for k in range(Xb.shape[0]):
     for j in range(Xb.shape[1]):
@@ -33,18 +36,18 @@ def float64_run(dataset: Dataset) -> Run:
 
 @pytest.mark.parametrize("node", NODES)
 def test_every_chain_reference_formula_passes_through_the_dojo(default_run: Run, node: str) -> None:
-    verdict = check_node(default_run, node, node_formula(node, "chain"))
+    verdict = check_node(default_run, node, MLP_TAPE.node_formula(node, "chain"))
     assert verdict.status in ("exact", "approx"), (node, verdict.diagnosis)
     assert verdict.variable == f"d{node}"
 
 
 @pytest.mark.parametrize("node", NODES)
 def test_reference_formulas_pass_in_float64_too(float64_run: Run, node: str) -> None:
-    verdict = check_node(float64_run, node, node_formula(node, "chain"), figure=False)
+    verdict = check_node(float64_run, node, MLP_TAPE.node_formula(node, "chain"), figure=False)
     assert verdict.passed and (verdict.comparison.maxdiff or 0.0) < 1e-12, node
 
 
-@pytest.mark.parametrize("block", FUSED_BLOCKS, ids=lambda b: b.name)
+@pytest.mark.parametrize("block", MLP_TAPE.fused, ids=lambda b: b.name)
 def test_fused_formulas_pass_as_approx(default_run: Run, block: object) -> None:
     verdict = check_node(default_run, block.wrt, block.formula)  # type: ignore[attr-defined]
     assert verdict.status in ("exact", "approx")
@@ -61,7 +64,7 @@ def test_scope_holds_only_true_gradients_downstream_of_the_node(default_run: Run
     assert "dhpreact" not in scope and "dW2" not in scope  # dW2 is a sibling branch, not downstream
     assert {"Xb", "Yb", "n", "W2", "a", "zprebn", "apreact"} <= set(scope.names())
     assert torch.equal(scope.get("dlogits"), default_run.autograd["logits"])
-    assert downstream("logits")[-1] == "loss" and "h" not in downstream("logits")
+    assert MLP_TAPE.downstream("logits")[-1] == "loss" and "h" not in MLP_TAPE.downstream("logits")
     assert "da" in node_scope(default_run, "hpreact")  # the seed notebook's alias of dh
 
 
@@ -130,7 +133,7 @@ def test_median_check_is_fast_enough_to_serve(default_run: Run) -> None:
 # ---- whole cells --------------------------------------------------------------------------------
 
 def test_the_whole_exercise_cell_grades_26_of_26(default_run: Run) -> None:
-    report = grade_cell(default_run, exercise_cell())
+    report = grade_cell(default_run, MLP_TAPE.exercise_cell())
     assert [row.name for row in report.rows] == list(NODES)
     assert all(row.status in ("exact", "approx") for row in report.rows)
     assert all(row.local_status in ("exact", "approx") for row in report.rows)
@@ -141,14 +144,14 @@ def test_the_whole_exercise_cell_grades_26_of_26(default_run: Run) -> None:
 
 
 def test_the_cell_with_the_lectures_dC_loop(default_run: Run) -> None:
-    report = grade_cell(default_run, exercise_cell().replace(INDEX_ADD_DC, LECTURE_DC_LOOP))
+    report = grade_cell(default_run, MLP_TAPE.exercise_cell().replace(INDEX_ADD_DC, LECTURE_DC_LOOP))
     row = report.rows[-1]
     assert row.name == "C" and row.status in ("exact", "approx") and row.local_status == "exact"
     assert len(row.lines) == 5
 
 
 def test_a_wrong_line_is_told_apart_from_a_right_line_fed_a_wrong_gradient(default_run: Run) -> None:
-    cell = exercise_cell().replace("dcounts += torch.ones_like(counts) * dcounts_sum\n", "")
+    cell = MLP_TAPE.exercise_cell().replace("dcounts += torch.ones_like(counts) * dcounts_sum\n", "")
     report = grade_cell(default_run, cell)
     rows = {row.name: row for row in report.rows}
     assert rows["counts"].status == "mismatch" and rows["counts"].local_status == "mismatch"
@@ -159,7 +162,7 @@ def test_a_wrong_line_is_told_apart_from_a_right_line_fed_a_wrong_gradient(defau
 
 
 def test_a_runtime_error_stops_the_cell_but_earlier_nodes_and_all_locals_are_judged(default_run: Run) -> None:
-    cell = exercise_cell().replace("dh = dlogits @ W2.T", "dh = dlogits @ W2")
+    cell = MLP_TAPE.exercise_cell().replace("dh = dlogits @ W2.T", "dh = dlogits @ W2")
     report = grade_cell(default_run, cell)
     assert report.error is not None and report.error.kind == "runtime" and not report.complete
     line = cell.splitlines().index("dh = dlogits @ W2") + 1
@@ -173,7 +176,7 @@ def test_a_runtime_error_stops_the_cell_but_earlier_nodes_and_all_locals_are_jud
 
 
 def test_a_cell_may_use_the_seed_notebooks_names(default_run: Run) -> None:
-    cell = re.sub(r"\bdh\b", "da", re.sub(r"\bdhpreact\b", "dapreact", exercise_cell()))
+    cell = re.sub(r"\bdh\b", "da", re.sub(r"\bdhpreact\b", "dapreact", MLP_TAPE.exercise_cell()))
     cell = cell.replace("dapreact = (1.0 - h**2) * da", "dapreact = (1.0 - a**2) * da")
     assert "dapreact = (1.0 - a**2) * da" in cell and "dbnbias = dapreact.sum(0, keepdim=True)" in cell
     report = grade_cell(default_run, cell)
@@ -192,8 +195,8 @@ def test_undefined_nodes_are_missing_and_typos_are_pointed_out(default_run: Run)
 
 def test_a_forbidden_cell_is_refused_before_anything_runs(default_run: Run) -> None:
     with pytest.raises(DojoError) as info:
-        grade_cell(default_run, exercise_cell() + "\nimport os")
-    assert info.value.kind == "forbidden" and info.value.line == len(exercise_cell().splitlines()) + 1
+        grade_cell(default_run, MLP_TAPE.exercise_cell() + "\nimport os")
+    assert info.value.kind == "forbidden" and info.value.line == len(MLP_TAPE.exercise_cell().splitlines()) + 1
 
 
 def test_grade_scope_has_no_true_gradients(default_run: Run) -> None:
@@ -251,7 +254,7 @@ def test_a_cell_that_runs_too_long_is_stopped_and_still_reported(default_run: Ru
 
     busy = "\nfor i in range(99_999):\n    dC = dC * 1.0 + torch.ones(1000, 100).sum() * 0"
     started = time.perf_counter()
-    report = grade_cell(default_run, exercise_cell() + busy, limits=Limits(seconds=0.5))
+    report = grade_cell(default_run, MLP_TAPE.exercise_cell() + busy, limits=Limits(seconds=0.5))
     assert time.perf_counter() - started < 2.0  # 0.5 s for the code in all, plus judging
     assert report.error is not None and report.error.kind == "timeout"
     rows = {row.name: row for row in report.rows}

@@ -24,7 +24,6 @@ from ninja_core.dojo.judge import check_node
 from ninja_core.dojo.limits import Limits
 from ninja_core.dojo.sandbox import run_code
 from ninja_core.run import Run
-from ninja_core.tape import exercise_cell
 
 # Generated programs do odd but legal things torch warns about (torch.tensor(a_tensor), ...).
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -394,7 +393,7 @@ def test_generated_programs_never_escape_or_hang(body: list[ast.stmt]) -> None:
 def test_mutated_lecture_code_through_check_node_never_escapes(default_run: Run, data: st.DataObject) -> None:
     """Edits of the real cell, judged as a node's answer: the judge (compare, diagnose, figure)
     must survive whatever tensor comes back, of any shape or dtype."""
-    cell = exercise_cell()
+    cell = default_run.tape.exercise_cell()
     lines = cell.splitlines()
     start = data.draw(st.integers(0, len(lines) - 1))
     chunk = "\n".join(lines[start:start + data.draw(st.integers(1, 4))])

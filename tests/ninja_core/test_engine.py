@@ -11,8 +11,9 @@ from ninja_core.backward import forward, manual_backward
 from ninja_core.compare import compare
 from ninja_core.config import Config
 from ninja_core.data import Dataset
-from ninja_core.run import Run, check, judge
-from ninja_core.tape import PARAMS, backward_order
+from ninja_core.run import Run, check, judge_nodes
+
+PARAMS = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
 
 
 def test_there_are_26_gradients_in_the_lectures_cmp_order(default_run: Run) -> None:
@@ -22,7 +23,7 @@ def test_there_are_26_gradients_in_the_lectures_cmp_order(default_run: Run) -> N
                          "logit_maxes", "logits"]
     assert order[-2:] == ["emb", "C"]
     assert set(PARAMS) <= set(order)
-    assert tuple(order) == backward_order()
+    assert tuple(order) == default_run.tape.backward_order
 
 
 def test_float32_chain_is_bit_exact_everywhere(default_run: Run) -> None:
@@ -86,8 +87,8 @@ def _judge_with(run: Run, **overrides: object) -> Run:
     manual = dict(run.manual)
     for name, value in overrides.items():
         manual[name] = value  # type: ignore[assignment]
-    nodes = judge(run.values, manual, run.autograd, run.local, run.config.variant)
-    return Run(run.config, run.data, run.values, run.autograd, manual, run.local, nodes)
+    nodes = judge_nodes(run.tape, run.values, manual, run.autograd, run.local, run.config.variant)
+    return Run(run.config, run.net, run.tape, run.data, run.values, run.autograd, manual, run.local, nodes, run.constants)
 
 
 def test_injected_faults_are_findings_not_exceptions(default_run: Run) -> None:
@@ -120,11 +121,11 @@ def test_local_check_says_the_step_is_right_when_the_error_came_from_upstream(da
     run = check(Config(), dataset)
     values = run.values
     # break one step (the tanh backward) inside a full manual backward pass
-    manual = manual_backward(values, "chain")
+    manual = manual_backward(run.tape, values, "chain")
     wrong_dhpreact = manual["hpreact"] * 1.5
     manual["hpreact"] = wrong_dhpreact
     manual["bnraw"] = values["bngain"] * wrong_dhpreact  # the next step faithfully uses it
-    nodes = judge(values, manual, run.autograd, run.local, "chain")
+    nodes = judge_nodes(run.tape, values, manual, run.autograd, run.local, "chain")
     assert nodes["hpreact"].status == "mismatch"
     assert nodes["bnraw"].status == "mismatch"
     assert nodes["bnraw"].local_status == "exact"  # bnraw's own formula is right
@@ -177,4 +178,26 @@ def test_forward_matches_an_independent_transcription(default_run: Run) -> None:
     h = torch.tanh(v["bngain"] * (hpre - mean) / torch.sqrt(var + 1e-5) + v["bnbias"])
     loss = torch.nn.functional.cross_entropy(h @ v["W2"] + v["b2"], Yb)
     assert abs(loss.item() - default_run.loss) < 1e-5
-    assert forward({p: v[p] for p in PARAMS}, v["Xb"], Yb)["loss"].item() == default_run.loss
+    values = forward(default_run.tape, {p: v[p] for p in PARAMS}, v["Xb"], Yb, default_run.constants)
+    assert values["loss"].item() == default_run.loss
+
+
+def test_the_mlp_is_bit_identical_to_before_the_networks_redesign(default_run: Run, dataset: Dataset) -> None:
+    """Pinned from the last commit before `net` existed: the loss and a hash of every gradient
+    (manual and autograd) of the default config, and of a float64 fused config."""
+    import hashlib
+
+    def digest(run: Run, with_autograd: bool) -> str:
+        h = hashlib.sha256()
+        for name in run.nodes:
+            h.update(name.encode())
+            h.update(run.manual[name].numpy().tobytes())
+            if with_autograd:
+                h.update(run.autograd[name].numpy().tobytes())
+        return h.hexdigest()
+
+    assert default_run.loss == 3.460209608078003
+    assert digest(default_run, True) == "00c15071354e7e0660bfd2bb1c3f014dbf3c373098328614ac2da69874a5d83c"
+    other = check(Config(variant="fused", dtype="float64", seed=5, batch_size=100), dataset)
+    assert other.loss == 3.3635603575126596
+    assert digest(other, False) == "fdb88a3ea19596edb60beba8eb590f6fdcff850f14cd7e19e125249dc81c03d6"

@@ -6,13 +6,16 @@ from ninja_core.config import Config
 from ninja_core.data import Dataset
 from ninja_core.gradcheck import finite_differences
 from ninja_core.run import check
-from ninja_core.tape import PARAMS
 
 
-@pytest.mark.parametrize("cfg", [Config(dtype="float64"), Config(seed=3, batch_size=9, n_hidden=17, variant="fused")])
+@pytest.mark.parametrize("cfg", [
+    Config(dtype="float64"), Config(seed=3, batch_size=9, n_hidden=17, variant="fused"),
+    Config(net="wavenet"), Config(net="wavenet", seed=4, batch_size=5, n_hidden=11, variant="fused"),
+], ids=["mlp", "mlp-fused-small", "wavenet", "wavenet-fused-small"])
 def test_finite_differences_agree_for_every_parameter(cfg: Config, dataset: Dataset) -> None:
-    fd = finite_differences(check(cfg, dataset))
-    assert set(fd) == set(PARAMS)
+    run = check(cfg, dataset)
+    fd = finite_differences(run)
+    assert set(fd) == set(run.tape.params)
     for name, result in fd.items():
         assert result.relerr <= 1e-6, (name, result.relerr)
         assert result.relerr_manual <= 1e-6, (name, result.relerr_manual)

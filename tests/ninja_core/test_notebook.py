@@ -14,4 +14,5 @@ def test_public_api_imports() -> None:
 
     run = nc.check(nc.Config(batch_size=4, n_hidden=5))
     assert len(run.nodes) == 26
-    assert nc.resolve("zprebn") == "hprebn" and nc.resolve("a") == "h" and nc.resolve("nope") is None
+    tape = run.tape
+    assert tape.resolve("zprebn") == "hprebn" and tape.resolve("a") == "h" and tape.resolve("nope") is None

@@ -1,7 +1,4 @@
-"""`python -m ninja_core train | sample | bench`: training with the manual backward, from the terminal.
-
-Added to the main parser by `register(sub)` in cli.py.
-"""
+"""`python -m ninja_core train | sample | bench`: training with the manual backward, from the terminal."""
 
 from __future__ import annotations
 
@@ -13,28 +10,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cli import bounded_int, print_json
-from .config import DTYPES
-from .train_config import BACKWARDS, TRAIN_LIMITS, TrainConfig
+from ..config import DTYPES
+from ..train_config import BACKWARDS, TRAIN_LIMITS, TrainConfig
+from .args import bounded_int, print_json, size_int
 
 DEFAULTS = TrainConfig()
 CLI_LIMITS = {"bench_steps": (1, 1_000_000), "rounds": (1, 100), "n": (1, 1000)}
 
 
 def train_int(field: str, limits: dict[str, tuple[int, int]] = TRAIN_LIMITS) -> Callable[[str], int]:
-    """bounded_int for the training fields (cli.bounded_int knows the engine's Config fields)."""
-    from .cli import bounded_int  # imported here: cli imports this module to register its commands
-
+    """bounded_int for the training fields."""
     return bounded_int(field, limits)
 
 
 def _add_network_arguments(p: argparse.ArgumentParser) -> None:
     d = DEFAULTS
-    p.add_argument("--n-hidden", type=bounded_int("n_hidden"), default=d.n_hidden, help=f"hidden units (default {d.n_hidden})")
-    p.add_argument("--n-embd", type=bounded_int("n_embd"), default=d.n_embd, help=f"embedding size (default {d.n_embd})")
-    p.add_argument("--block-size", type=bounded_int("block_size"), default=d.block_size,
+    p.add_argument("--n-hidden", type=size_int, default=d.n_hidden, help=f"hidden units (default {d.n_hidden})")
+    p.add_argument("--n-embd", type=size_int, default=d.n_embd, help=f"embedding size (default {d.n_embd})")
+    p.add_argument("--block-size", type=size_int, default=d.block_size,
                    help=f"context length (default {d.block_size})")
-    p.add_argument("--batch-size", type=bounded_int("batch_size"), default=d.batch_size,
+    p.add_argument("--batch-size", type=size_int, default=d.batch_size,
                    help=f"minibatch size (default {d.batch_size})")
     p.add_argument("--seed", type=bounded_int("seed"), default=d.seed, help=f"generator seed (default {d.seed})")
     p.add_argument("--data", metavar="PATH", default=None, help="word list, one word per line (default: bundled names)")
@@ -59,7 +54,7 @@ def _fmt(x: float) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import ProgressEvent, TrainEvent, train
+    from ..train import ProgressEvent, TrainEvent, train
 
     cfg = TrainConfig(seed=args.seed, n_embd=args.n_embd, n_hidden=args.n_hidden, block_size=args.block_size,
                       batch_size=args.batch_size, steps=args.steps, audit_every=args.audit_every, dtype=args.dtype,
@@ -104,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .train_model import load_model
+    from ..train_model import load_model
 
     model = load_model(args.model)
     names = model.sample(args.n, args.seed)
@@ -116,7 +111,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .train_bench import bench
+    from ..train_bench import bench
 
     cfg = TrainConfig(seed=args.seed, n_embd=args.n_embd, n_hidden=args.n_hidden, block_size=args.block_size,
                       batch_size=args.batch_size, data=args.data, threads=args.threads)

@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import add_config_arguments, config_from, print_json
-from .errors import DojoError
+from ..dojo.errors import DojoError
+from .args import add_config_arguments, config_from, print_json
 
 MAX_FILE_BYTES = 1 << 20  # far above the dojo's own 4 KB limit, which then says what is wrong
 
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--figure", action="store_true", help="with --json: include the plotly figure")
     p.set_defaults(handler=cmd_dojo)
 
-    g = sub.add_parser("grade", help="grade a whole exercise cell: all 26 gradients, end to end and locally")
+    g = sub.add_parser("grade", help="grade a whole exercise cell: every gradient of the network, end to end and locally")
     g.add_argument("file", metavar="FILE", help="the cell's code ('-' for stdin)")
     add_config_arguments(g)
     g.add_argument("--json", action="store_true", help="print the report as one JSON object")
@@ -57,14 +57,15 @@ def report_error(exc: DojoError, as_json: bool) -> int:
 
 
 def cmd_dojo(args: argparse.Namespace) -> int:
+    from ..dojo.judge import canonical, check_node
     from ..run import check
-    from .judge import canonical, check_node
 
     code = args.code if args.code is not None else read_code(args.file, "dojo")
     if code is None:
         return 2
-    canonical(args.node)  # an unknown node is a bad argument (ValueError: exit 2), before the run is built
-    run = check(config_from(args), args.data)
+    cfg = config_from(args)
+    run = check(cfg, args.data)
+    canonical(run, args.node)  # an unknown node is a bad argument (ValueError: exit 2)
     try:
         verdict = check_node(run, args.node, code, figure=args.json and args.figure)
     except DojoError as exc:
@@ -83,8 +84,8 @@ def cmd_dojo(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
+    from ..dojo.grade import grade_cell
     from ..run import check
-    from .grade import grade_cell
 
     code = read_code(args.file, "grade")
     if code is None:

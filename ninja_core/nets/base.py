@@ -1,0 +1,167 @@
+"""What every network provides (generic): its sizes, tape, parameters, minibatch and training recipe.
+
+A network module (`nets/mlp.py`, `nets/wavenet.py`, ...) defines one subclass of `Network` and one
+instance of it; `nets/__init__.py` finds it by name. Everything network-specific lives there;
+the engine, the dojo, training, the CLI, the API and the page only ever call these methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+from ..config import ConfigError
+from ..i18n import german, tr
+from ..tape import Tape
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..data import Dataset
+
+Params = dict[str, torch.Tensor]
+TORCH_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
+
+german({
+    "must be in {lo}..{hi} for {net}, got {value}": "muss für {net} in {lo}..{hi} liegen, nicht {value}",
+    "must be {lo} for {net} (fixed by its architecture), got {value}":
+        "muss für {net} {lo} sein (durch die Architektur festgelegt), nicht {value}",
+    "{net} has no {field}; its sizes are: {sizes}": "{net} hat kein {field}; seine Größen sind: {sizes}",
+    "cuda was asked for, but torch sees no CUDA device here; use cpu":
+        "cuda wurde verlangt, aber torch sieht hier kein CUDA-Gerät; nimm cpu",
+})
+
+
+@dataclass(frozen=True)
+class Size:
+    """One integer size of a network's config, with its default and allowed range."""
+
+    name: str  # the Config field: batch_size, n_embd, n_hidden, block_size, n_head, n_layer
+    default: int
+    lo: int
+    hi: int
+    code: str  # its letter(s) in a run id: b, e, h, k, nh, nl
+    help: str  # one line for --help and the API schema
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the network is trained by default (the lecture's recipe where it has one)."""
+
+    steps: int  # optimizer steps
+    batch_size: int
+    lr: float  # learning rate until lr_decay_at
+    lr_decay_at: float  # fraction of the steps after which the rate drops
+    lr_decayed: float
+    optimizer: str = "sgd"  # "sgd" (the lecture's p.data += -lr * grad) or "adamw"
+    weight_decay: float = 0.0  # AdamW only
+    sizes: tuple[tuple[str, int], ...] = ()  # sizes that differ from the gradient check's defaults
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", tr("cuda was asked for, but torch sees no CUDA device here; use cpu"))
+    return torch.device(name)
+
+
+def generator(cfg: Config) -> torch.Generator:
+    """The one generator a config draws everything from: the parameters first, then the minibatch."""
+    return torch.Generator().manual_seed(cfg.seed)
+
+
+class Network:
+    """Base class: one network's architecture, described for the generic engine."""
+
+    name: ClassVar[str]  # the `net` value: "mlp"
+    title: ClassVar[str]  # a short human title: "MLP (makemore part 4)"
+    sizes: ClassVar[tuple[Size, ...]]  # batch_size first, then the network's own sizes
+    recipe: ClassVar[Recipe]
+
+    # ---- config -------------------------------------------------------------------------------
+
+    def size(self, name: str) -> Size | None:
+        return next((s for s in self.sizes if s.name == name), None)
+
+    def check_sizes(self, values: dict[str, int]) -> None:
+        """Range of every size this network has; subclasses add rules across sizes. Raises ConfigError."""
+        for s in self.sizes:
+            value = values[s.name]
+            if s.lo == s.hi and value != s.lo:
+                raise ConfigError(s.name, tr("must be {lo} for {net} (fixed by its architecture), got {value}",
+                                             lo=s.lo, net=self.name, value=value))
+            if not s.lo <= value <= s.hi:
+                raise ConfigError(s.name, tr("must be in {lo}..{hi} for {net}, got {value}", lo=s.lo, hi=s.hi,
+                                             net=self.name, value=value))
+
+    # ---- the network ----------------------------------------------------------------------------
+
+    def tape(self, cfg: Config) -> Tape:
+        """The forward pass with its local backward for this config (cached per architecture)."""
+        return _tape(self, self.arch(cfg))
+
+    def arch(self, cfg: Config) -> tuple[int, ...]:
+        """The sizes that change the tape's steps (GPT: n_layer); () when the tape is always the same."""
+        return ()
+
+    def build_tape(self, arch: tuple[int, ...]) -> Tape:
+        raise NotImplementedError
+
+    def init_params(self, cfg: Config, vocab_size: int, g: torch.Generator) -> Params:
+        """Every parameter, drawn from `g` in the tape's `params` order (float32 on the CPU, then
+        converted, so a float64 run is the same network as the float32 run of its config)."""
+        raise NotImplementedError
+
+    def context_length(self, cfg: Config) -> int:
+        """How many characters of context the network reads (the dataset's block_size)."""
+        return cfg.block_size
+
+    def batch(self, cfg: Config, data: Dataset, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The minibatch (Xb, Yb), drawn from `g` after the parameters (the lecture's way)."""
+        ix = torch.randint(0, data.Xtr.shape[0], (cfg.batch_size,), generator=g)  # (B,)
+        device = resolve_device(cfg.device)
+        return data.Xtr[ix].to(device), data.Ytr[ix].to(device)  # (B, T), (B,)
+
+    def batch_text(self, Xb: torch.Tensor, Yb: torch.Tensor, chars: tuple[str, ...]) -> list[dict[str, str]]:
+        """The minibatch as text: each context and the character it should predict."""
+        return [{"context": "".join(chars[i] for i in ctx), "target": chars[y]}
+                for ctx, y in zip(Xb.tolist(), Yb.tolist(), strict=True)]
+
+    def constants(self, cfg: Config, Xb: torch.Tensor) -> dict[str, Any]:
+        """Numbers the formulas use besides tensors: at least `n`, the rows the loss averages over."""
+        return {"n": Xb.shape[0]}
+
+    def cells(self, cfg: Config) -> int:
+        """The element count of the largest activation: what makes a run heavy for a server."""
+        raise NotImplementedError
+
+    def n_params(self, cfg: Config, vocab_size: int) -> int:
+        shapes = self.param_shapes(cfg, vocab_size)
+        total = 0
+        for shape in shapes.values():
+            count = 1
+            for s in shape:
+                count *= s
+            total += count
+        return total
+
+    def param_shapes(self, cfg: Config, vocab_size: int) -> dict[str, tuple[int, ...]]:
+        """Each parameter's shape, without drawing it."""
+        raise NotImplementedError
+
+    def axes(self, name: str, rank: int) -> tuple[str, ...]:
+        """What each dimension of a node's tensor means ("batch", "time", "channel", ...), for figures
+        and diagnoses; () when the network does not say."""
+        return ()
+
+    def describe(self) -> dict[str, Any]:
+        """What a client needs to offer this network: its sizes with defaults and ranges."""
+        return {"name": self.name, "title": self.title,
+                "sizes": [{"name": s.name, "default": s.default, "min": s.lo, "max": s.hi, "help": s.help}
+                          for s in self.sizes]}
+
+
+@lru_cache(maxsize=32)
+def _tape(net: Network, arch: tuple[int, ...]) -> Tape:
+    return net.build_tape(arch)
