@@ -67,6 +67,23 @@ def test_the_wheel_holds_every_package_page_file_and_the_data(wheel: Path) -> No
     assert "Provides-Extra: notebook" in meta and "Requires-Dist: torch==2.13.0" in meta
 
 
+def test_backprop_ninja_lists_every_command_and_hands_serve_to_the_server(capsys: pytest.CaptureFixture[str]) -> None:
+    from app import cli
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--help"])
+    assert done.value.code == 0
+    listed = re.search(r"\{([a-z,]+)\}", capsys.readouterr().out)
+    assert listed is not None
+    assert set(listed.group(1).split(",")) >= {"serve", "check", "train", "sample", "dojo", "grade", "bench"}
+    with pytest.raises(SystemExit) as done:  # the server's own parser, under the installed command's name
+        cli.main(["serve", "--port", "abc"])
+    assert done.value.code == 2 and "backprop-ninja serve: error: argument --port" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as done:  # the other commands are ninja_core's, under the same name
+        cli.main(["check", "--seed", "x"])
+    assert done.value.code == 2 and capsys.readouterr().err.startswith("backprop-ninja check: error: argument --seed")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
