@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -50,6 +51,11 @@ def test_the_vendored_bundle_matches_its_pins_and_has_its_licence() -> None:
     assert page.PLOTLY_JS == refresh.BUNDLE
     licence = (refresh.VENDOR / "plotly.js.LICENSE.txt").read_text()
     assert licence.startswith("MIT License") and "Plotly" in licence
+    # the build's own pins name the same plotly.js (package.json and its lockfile)
+    spec = json.loads((refresh.BUILD_SPEC / "package.json").read_text())
+    lock = json.loads((refresh.BUILD_SPEC / "package-lock.json").read_text())
+    assert spec["dependencies"]["plotly.js"] == lock["packages"]["node_modules/plotly.js"]["version"] == refresh.VERSION
+    assert all("integrity" in entry for name, entry in lock["packages"].items() if name)  # npm ci checks each
 
 
 def test_it_is_the_plotly_js_version_the_python_package_embeds() -> None:

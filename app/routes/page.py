@@ -30,8 +30,8 @@ def _page_root() -> Path:
 
 ROOT = _page_root()
 TEMPLATES = Jinja2Templates(directory=str(ROOT / "templates"))
-# plotly's cartesian partial bundle (heatmap, scatter, bar, …; 1.5 MB instead of the full 4.8 MB),
-# pinned and checked by scripts/refresh_plotly.py, its licence beside it.
+# plotly.js's cartesian partial bundle (heatmap, scatter, bar, …; 1.5 MB instead of the full 4.8 MB),
+# built from the plotly.js npm package and pinned by scripts/refresh_plotly.py, its licence beside it.
 PLOTLY_JS = ROOT / "static" / "vendor" / "plotly-cartesian.min.js"
 SWAGGER_DIR = Path(str(swagger_ui_bundle.swagger_ui_path))
 IMMUTABLE = "public, max-age=31536000, immutable"
