@@ -84,6 +84,14 @@ def test_backprop_ninja_lists_every_command_and_hands_serve_to_the_server(capsys
     assert done.value.code == 2 and capsys.readouterr().err.startswith("backprop-ninja check: error: argument --seed")
 
 
+def test_ninja_core_and_its_command_line_never_import_app() -> None:
+    """Data flows one way: `backprop-ninja` knows `serve` because app.cli adds it, not ninja_core."""
+    probe = ("import sys, ninja_core, ninja_core.cli; ninja_core.cli.build_parser(); "
+             "print(sorted(m for m in sys.modules if m == 'app' or m.startswith('app.')))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
