@@ -239,6 +239,47 @@ class GradeRequest(BaseModel):
     code: str = Field(max_length=16_384, description="the whole exercise-1 cell; every d<name> it defines is judged (≤ 16 KB)")
 
 
+class FixInfo(BaseModel):
+    """The first one-edit change that makes a wrong formula right (issue 14, item 5)."""
+
+    kind: Literal["name", "sign", "transpose", "keepdim", "count", "dims"]
+    line: int
+    col: int = Field(description="1-based column where the edit goes")
+    message: str = Field(description="one edit makes it right: use W2 instead of dW2 at line 1, column 16")
+    status: Status = Field(description="what the edited code gets: exact or approx")
+
+
+class LensRow(BaseModel):
+    """The answer under one named tolerance standard: |yours - autograd| <= atol + rtol * |autograd|."""
+
+    standard: str = Field(examples=["torch.testing.assert_close"])
+    rtol: float
+    atol: float
+    passed: bool
+    used: float | None = Field(description="largest share of the tolerance any entry takes (<= 1 passes; null: inf)")
+    source: str = Field(description="the tool's call and numbers these come from")
+
+
+class RoundingInfo(BaseModel):
+    """For an approx answer: its distance in ulps and the learner's code rerun in float64."""
+
+    ulps: int = Field(description="largest distance in units in the last place of autograd's dtype")
+    index: list[int] = Field(description="the entry with that distance")
+    yours: float | None
+    autograd: float | None
+    float64_maxdiff: float | None = Field(description="max |yours - autograd| with the code rerun in float64")
+    proved: bool | None = Field(description="true: in float64 it agrees to 1e-12, so the formula is right")
+
+
+class BatchInfo(BaseModel):
+    """The same code on another minibatch of the same network (another seed, the same sizes)."""
+
+    seed: int
+    status: Literal["exact", "approx", "mismatch", "shape_mismatch", "missing", "error"]
+    passed: bool
+    diagnosis: list[str]
+
+
 class CheckVerdict(BaseModel):
     node: str
     variable: str = Field(description="where the answer was read: d<node>, its alias, or 'last expression'")
@@ -256,6 +297,10 @@ class CheckVerdict(BaseModel):
     diagnosis: list[str] = Field(description="plain-words findings: shape, transposed, sign, factor, missing branch, ...")
     output: list[str] = Field(description="what print() wrote")
     figure: dict[str, Any] | None = Field(description="plotly figure: value, yours, autograd, |diff|")
+    fix: FixInfo | None = Field(None, description="the one-edit change that makes a wrong formula right")
+    lens: list[LensRow] | None = Field(None, description="the verdict under other tolerance standards (same shape only)")
+    rounding: RoundingInfo | None = Field(None, description="approx: ulps and the float64 rerun")
+    batches: list[BatchInfo] = Field([], description="a right answer judged on other minibatches too")
 
 
 class DojoErrorInfo(BaseModel):
@@ -279,9 +324,13 @@ class GradeRow(BaseModel):
     nonfinite: list[str]
     shape: list[int] | None
     expected_shape: list[int] | None
-    diagnosis: list[str]
+    diagnosis: list[str] = Field(description="the line that names the cause first")
     lines: list[int]
     local_error: DojoErrorInfo | None
+    fix: FixInfo | None = Field(None, description="the one-edit change of the node's own lines that makes them right")
+    lens: list[LensRow] | None = Field(None, description="the end-to-end answer under other tolerance standards")
+    rounding: RoundingInfo | None = Field(None, description="approx: ulps and the node's own lines rerun in float64")
+    batches: list[BatchInfo] = Field([], description="a right answer, from the cell run on other minibatches")
 
 
 class GradeDocument(BaseModel):

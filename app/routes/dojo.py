@@ -51,8 +51,8 @@ class DojoPool:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def code_error(exc: DojoError) -> ORJSON:
-    body = {"error": "code_error", "message": exc.text(), "kind": exc.kind, "line": exc.line, "col": exc.col}
+def code_error(exc: DojoError, lang: str = "en") -> ORJSON:
+    body = {"error": "code_error", "message": exc.text(lang), "kind": exc.kind, "line": exc.line, "col": exc.col}
     return ORJSON(body, status_code=400)
 
 
@@ -68,8 +68,8 @@ async def check(request: Request, run_id: str, body: CheckRequest, registry: Reg
     except UnknownNodeError as exc:  # a bad field of the body (the run itself exists): 422, like other fields
         return error_response(422, "validation_error", f"node: {exc}", field="node", allowed=list(run.nodes))
     except DojoError as exc:
-        return code_error(exc)
-    return ORJSON(verdict.to_dict())
+        return code_error(exc, body.lang)
+    return ORJSON(verdict.to_dict(lang=body.lang))
 
 
 @router.post("/{run_id}/grade", response_model=GradeDocument, responses=RESPONSES,
@@ -82,6 +82,6 @@ async def grade(request: Request, run_id: str, body: GradeRequest, registry: Reg
     try:
         report = await pool.run(grade_cell, run, body.code, limits=CELL_LIMITS)
     except DojoError as exc:
-        return code_error(exc)
-    return ORJSON(report.to_dict())
+        return code_error(exc, getattr(body, "lang", "en"))
+    return ORJSON(report.to_dict(lang=getattr(body, "lang", "en")))
 

@@ -11,10 +11,18 @@ from typing import Any
 
 import torch
 
+from ..i18n import german, tr
 from .allowlist import check_shape, count_items
 from .errors import DojoError
 from .limits import Budget
 from .values import describe
+
+german({
+    "an index range": "ein Indexbereich",
+    "an index list of more than {limit:,} items": "eine Indexliste mit mehr als {limit:,} Elementen",
+    "a tensor cannot be indexed with {what}": "ein Tensor kann nicht mit {what} indiziert werden",
+    "this indexing": "diese Indizierung",
+})
 
 
 def tensor_index(index: Any, budget: Budget) -> Any:
@@ -24,14 +32,14 @@ def tensor_index(index: Any, budget: Budget) -> Any:
     converted = []
     for part in parts:
         if isinstance(part, range):
-            check_shape([len(part)], budget, "an index range")
+            check_shape([len(part)], budget, tr("an index range"))
             part = torch.arange(part.start, part.stop, part.step)
         elif isinstance(part, list):
             if count_items(part, budget.limits.sequence_items) > budget.limits.sequence_items:
-                raise DojoError("limit", f"an index list of more than {budget.limits.sequence_items:,} items")
+                raise DojoError("limit", tr("an index list of more than {limit:,} items", limit=budget.limits.sequence_items))
             part = torch.tensor(part)
         elif not (part is None or part is Ellipsis or isinstance(part, (int, slice, torch.Tensor))):
-            raise DojoError("runtime", f"a tensor cannot be indexed with {describe(part)}")
+            raise DojoError("runtime", tr("a tensor cannot be indexed with {what}", what=describe(part)))
         converted.append(part)
     return tuple(converted) if isinstance(index, tuple) else converted[0]
 
@@ -68,4 +76,4 @@ def check_index_size(tensor: torch.Tensor, index: Any, budget: Budget) -> None:
             dim += 1
     for size in tensor.shape[dim:]:
         kept *= size
-    check_shape([math.prod(index_shape), kept], budget, "this indexing")
+    check_shape([math.prod(index_shape), kept], budget, tr("this indexing"))

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ..i18n import german, tr
 from .allowlist import (
     BUILTINS,
     F_FUNCTIONS,
@@ -29,6 +30,7 @@ from .allowlist import (
     TORCH_FUNCTIONS,
     Function,
     Method,
+    Op,
     broadcast_guard,
     count_items,
     matmul_guard,
@@ -37,8 +39,42 @@ from .errors import DojoError
 from .indexing import check_index_size, tensor_index
 from .limits import Budget
 from .scope import Scope
+from .signatures import string_allowed
+from .trace import Event, OneHotWidth, RepeatedIndex, repeated_entries
 from .validate import is_cmp_line
 from .values import admit, describe, is_result, runtime_error, short_repr
+
+german({
+    "{what} is not allowed": "{what} ist nicht erlaubt",
+    "for loops may only go over range(...)": "for-Schleifen dürfen nur über range(...) laufen",
+    "comprehensions may only go over range(...)": "Comprehensions dürfen nur über range(...) laufen",
+    "cannot assign to this": "hierhin kann nicht zugewiesen werden",
+    "cannot unpack {what} into {count} names": "{what} lässt sich nicht auf {count} Namen verteilen",
+    "cannot unpack {length} values into {count} names": "{length} Werte lassen sich nicht auf {count} Namen verteilen",
+    "break/continue outside a loop": "break/continue außerhalb einer Schleife",
+    "the code is nested too deeply": "der Code ist zu tief verschachtelt",
+    "out of memory": "kein Speicher mehr",
+    "name '{name}' is not defined; did you mean {close}?": "der Name '{name}' ist nicht definiert; meintest du {close}?",
+    "name '{name}' is not defined; available: {names}, …": "der Name '{name}' ist nicht definiert; vorhanden: {names}, …",
+    "a list can only be repeated by a whole number, not {what}":
+        "eine Liste lässt sich nur mit einer ganzen Zahl vervielfachen, nicht mit {what}",
+    "a list of more than {limit:,} items": "eine Liste mit mehr als {limit:,} Elementen",
+    "{left} ** {right} is too large; integers are limited to {bits} bits":
+        "{left} ** {right} ist zu groß; ganze Zahlen sind auf {bits} Bits begrenzt",
+    "a comparison": "ein Vergleich",
+    "{what} has no attribute .{name} in the dojo": "{what} hat im Dojo kein Attribut .{name}",
+    ".T needs a 2-D tensor, this one has {dims} dimensions (use .permute)":
+        ".T braucht einen 2-D-Tensor, dieser hat {dims} Dimensionen (nimm .permute)",
+    "{what} can only be indexed with a whole number or a slice":
+        "{what} lässt sich nur mit einer ganzen Zahl oder einem Slice indizieren",
+    "{what} cannot be indexed": "{what} lässt sich nicht indizieren",
+    "only tensor elements can be assigned (x[i] = ...), not those of {what}":
+        "zuweisen lassen sich nur Elemente eines Tensors (x[i] = ...), nicht die von {what}",
+    "* needs a tuple or a list, not {what}": "* braucht ein Tupel oder eine Liste, nicht {what}",
+    "more than {limit} arguments in one call": "mehr als {limit} Argumente in einem Aufruf",
+    "{what} cannot be called": "{what} lässt sich nicht aufrufen",
+    "{label} takes no text as argument {where}": "{label} nimmt keinen Text als Argument {where}",
+})
 
 BINARY: dict[type[ast.AST], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -77,6 +113,7 @@ class Interpreter:
         self.output: list[str] = []
         self._output_left = budget.limits.output_chars
         self.last_value: Any = None  # the value of the most recent top-level expression statement
+        self.events: list[Event] = []  # what the diagnosis may need to explain (trace.py)
 
     # ---- statements ----------------------------------------------------------------------------
 
@@ -117,12 +154,12 @@ class Interpreter:
         elif isinstance(node, ast.Continue):
             raise _Continue
         elif not isinstance(node, ast.Pass):  # validation refused everything else already
-            raise DojoError("forbidden", f"{type(node).__name__} is not allowed")
+            raise DojoError("forbidden", tr("{what} is not allowed", what=type(node).__name__))
 
     def loop(self, node: ast.For) -> None:
         iterable = self.evaluate(node.iter)
         if not isinstance(iterable, range):
-            raise DojoError("runtime", "for loops may only go over range(...)")
+            raise DojoError("runtime", tr("for loops may only go over range(...)"))
         assert isinstance(node.target, ast.Name)
         for i in iterable:
             self.budget.iterate()
@@ -138,20 +175,20 @@ class Interpreter:
         if isinstance(target, ast.Name):
             self.scope.set(target.id, value)
         elif isinstance(target, ast.Subscript):
-            self.set_item(self.evaluate(target.value), self.evaluate(target.slice), value)
+            self.set_item(self.evaluate(target.value), self.evaluate(target.slice), value, target, "=")
         elif isinstance(target, (ast.Tuple, ast.List)):
             items = self.unpack(value, len(target.elts))
             for element, item in zip(target.elts, items, strict=True):
                 self.assign(element, item)
         else:
-            raise DojoError("forbidden", "cannot assign to this")
+            raise DojoError("forbidden", tr("cannot assign to this"))
 
     def unpack(self, value: Any, count: int) -> list[Any]:
         if not isinstance(value, (tuple, list, torch.Tensor)) and not is_result(value):
-            raise DojoError("runtime", f"cannot unpack {describe(value)} into {count} names")
+            raise DojoError("runtime", tr("cannot unpack {what} into {count} names", what=describe(value), count=count))
         length = value.shape[0] if isinstance(value, torch.Tensor) and value.dim() else len(value)
         if length != count:  # checked before iterating: a tensor could be millions long
-            raise DojoError("runtime", f"cannot unpack {length} values into {count} names")
+            raise DojoError("runtime", tr("cannot unpack {length} values into {count} names", length=length, count=count))
         return [self.admit(item) for item in value]
 
     def augmented_assign(self, node: ast.AugAssign) -> None:
@@ -164,9 +201,10 @@ class Interpreter:
         elif isinstance(target, ast.Subscript):
             obj, index = self.evaluate(target.value), self.evaluate(target.slice)
             current = self.get_item(obj, index)
-            self.set_item(obj, index, self.binary(node.op, current, self.evaluate(node.value), in_place=True))
+            self.set_item(obj, index, self.binary(node.op, current, self.evaluate(node.value), in_place=True), target,
+                          SYMBOLS[type(node.op)] + "=")
         else:
-            raise DojoError("forbidden", "cannot assign to this")
+            raise DojoError("forbidden", tr("cannot assign to this"))
 
     # ---- expressions ---------------------------------------------------------------------------
 
@@ -181,11 +219,11 @@ class Interpreter:
 
     def _convert(self, exc: Exception) -> DojoError:
         if isinstance(exc, (_Break, _Continue)):
-            return DojoError("syntax", "break/continue outside a loop")
+            return DojoError("syntax", tr("break/continue outside a loop"))
         if isinstance(exc, RecursionError):
-            return DojoError("limit", "the code is nested too deeply")
+            return DojoError("limit", tr("the code is nested too deeply"))
         if isinstance(exc, MemoryError):
-            return DojoError("limit", "out of memory")
+            return DojoError("limit", tr("out of memory"))
         return runtime_error(exc)
 
     def _evaluate(self, node: ast.expr) -> Any:
@@ -223,7 +261,7 @@ class Interpreter:
             found: list[Any] = []
             self.comprehension(node.generators, 0, node.elt, found, [0])
             return found
-        raise DojoError("forbidden", f"{type(node).__name__} is not allowed")
+        raise DojoError("forbidden", tr("{what} is not allowed", what=type(node).__name__))
 
     def lookup(self, name: str) -> Any:
         try:
@@ -237,8 +275,11 @@ class Interpreter:
         if name in BUILTINS:
             return Function(BUILTINS[name])
         close = difflib.get_close_matches(name, self.scope.names(), n=3)
-        hint = f"did you mean {', '.join(close)}?" if close else "available: " + ", ".join(self.scope.names()[:12]) + ", …"
-        raise DojoError("runtime", f"name '{name}' is not defined; {hint}")
+        if close:
+            raise DojoError("runtime", tr("name '{name}' is not defined; did you mean {close}?", name=name,
+                                          close=", ".join(close)))
+        raise DojoError("runtime", tr("name '{name}' is not defined; available: {names}, …", name=name,
+                                      names=", ".join(self.scope.names()[:12])))
 
     def truth(self, value: Any) -> bool:
         return bool(value)  # a tensor of several elements raises torch's "ambiguous" error: runtime
@@ -255,15 +296,17 @@ class Interpreter:
         if isinstance(op, ast.Mult) and (isinstance(left, (list, tuple)) or isinstance(right, (list, tuple))):
             seq, times = (left, right) if isinstance(left, (list, tuple)) else (right, left)
             if not isinstance(times, int):  # Python would also repeat by a 0-d tensor (via __index__)
-                raise DojoError("forbidden", f"a list can only be repeated by a whole number, not {describe(times)}")
+                raise DojoError("forbidden", tr("a list can only be repeated by a whole number, not {what}",
+                                                what=describe(times)))
             if count_items(seq, limits.sequence_items) * times > limits.sequence_items:
-                raise DojoError("limit", f"a list of more than {limits.sequence_items:,} items")
+                raise DojoError("limit", tr("a list of more than {limit:,} items", limit=limits.sequence_items))
         elif isinstance(left, torch.Tensor) or isinstance(right, torch.Tensor):
             guard = matmul_guard if isinstance(op, ast.MatMult) else broadcast_guard
             guard((left, right), {}, self.budget, SYMBOLS[type(op)])
         elif isinstance(op, ast.Pow) and isinstance(left, int) and isinstance(right, int) and right > 0 \
                 and abs(left) > 1 and right * math.log2(abs(left)) > limits.int_bits:
-            raise DojoError("limit", f"{left} ** {right} is too large; integers are limited to {limits.int_bits} bits")
+            raise DojoError("limit", tr("{left} ** {right} is too large; integers are limited to {bits} bits", left=left,
+                                        right=right, bits=limits.int_bits))
 
     def compare(self, node: ast.Compare) -> Any:
         left = self.evaluate(node.left)
@@ -271,7 +314,7 @@ class Interpreter:
         for i, (op, comparator) in enumerate(zip(node.ops, node.comparators, strict=True)):
             right = self.evaluate(comparator)
             if isinstance(left, torch.Tensor) or isinstance(right, torch.Tensor):
-                broadcast_guard((left, right), {}, self.budget, "a comparison")
+                broadcast_guard((left, right), {}, self.budget, tr("a comparison"))
             result = self.admit(COMPARE[type(op)](left, right))
             if i < len(node.ops) - 1 and not self.truth(result):
                 return result  # a < b < c stops at the first false link, like Python
@@ -295,13 +338,13 @@ class Interpreter:
             limit = self.budget.limits.sequence_items
             items[0] += count_items(value, limit - items[0])
             if items[0] > limit:
-                raise DojoError("limit", f"a list of more than {limit:,} items")
+                raise DojoError("limit", tr("a list of more than {limit:,} items", limit=limit))
             found.append(value)
             return
         gen = generators[level]
         iterable = self.evaluate(gen.iter)
         if not isinstance(iterable, range):
-            raise DojoError("runtime", "comprehensions may only go over range(...)")
+            raise DojoError("runtime", tr("comprehensions may only go over range(...)"))
         assert isinstance(gen.target, ast.Name)
         name = gen.target.id
         outer = self.scope.vars.get(name, _MISSING)  # the loop variable is the comprehension's own, as in Python 3
@@ -330,14 +373,15 @@ class Interpreter:
                 return Function(F_FUNCTIONS[name])
         elif isinstance(obj, torch.Tensor):
             if name == "T" and obj.dim() != 2:  # torch warns it will become an error; say so now
-                raise DojoError("runtime", f".T needs a 2-D tensor, this one has {obj.dim()} dimensions (use .permute)")
+                raise DojoError("runtime", tr(".T needs a 2-D tensor, this one has {dims} dimensions (use .permute)",
+                                              dims=obj.dim()))
             if name in TENSOR_PROPERTIES:
                 return self.admit(getattr(obj, name))
             if name in TENSOR_METHODS:
                 return Method(obj, TENSOR_METHODS[name])
         elif is_result(obj) and name in RESULT_FIELDS:
             return getattr(obj, name)
-        raise DojoError("runtime", f"{describe(obj)} has no attribute .{name} in the dojo")
+        raise DojoError("runtime", tr("{what} has no attribute .{name} in the dojo", what=describe(obj), name=name))
 
     def get_item(self, obj: Any, index: Any) -> Any:
         if isinstance(obj, torch.Tensor):
@@ -348,18 +392,34 @@ class Interpreter:
             if isinstance(index, torch.Tensor) and index.dim() == 0 and not index.is_floating_point():
                 index = int(index)
             if not isinstance(index, (int, slice)):
-                raise DojoError("runtime", f"{describe(obj)} can only be indexed with a whole number or a slice")
+                raise DojoError("runtime", tr("{what} can only be indexed with a whole number or a slice",
+                                              what=describe(obj)))
             return self.admit(obj[index])
-        raise DojoError("runtime", f"{describe(obj)} cannot be indexed")
+        raise DojoError("runtime", tr("{what} cannot be indexed", what=describe(obj)))
 
-    def set_item(self, obj: Any, index: Any, value: Any) -> None:
+    def set_item(self, obj: Any, index: Any, value: Any, target: ast.Subscript | None = None, how: str = "=") -> None:
         if not isinstance(obj, torch.Tensor):
-            raise DojoError("runtime", f"only tensor elements can be assigned (x[i] = ...), not those of {describe(obj)}")
+            raise DojoError("runtime", tr("only tensor elements can be assigned (x[i] = ...), not those of {what}",
+                                          what=describe(obj)))
         index = tensor_index(index, self.budget)
         check_index_size(obj, index, self.budget)
-        if isinstance(value, list) and count_items(value, self.budget.limits.sequence_items) > self.budget.limits.sequence_items:
-            raise DojoError("limit", f"a list of more than {self.budget.limits.sequence_items:,} items")
+        limit = self.budget.limits.sequence_items
+        if isinstance(value, list) and count_items(value, limit) > limit:
+            raise DojoError("limit", tr("a list of more than {limit:,} items", limit=limit))
+        if target is not None and (how != "=" or (isinstance(value, torch.Tensor) and value.numel() > 1)):
+            self.note_repeats(index, target, how)  # x[idx] = one value for all is no accumulation
         obj[index] = value
+
+    def note_repeats(self, index: Any, where: ast.expr, how: str) -> None:
+        """Record a write through an index that addresses some position twice (trace.py)."""
+        found = repeated_entries(index)
+        if found is not None:
+            dim, repeated, count = found
+            base: ast.expr = where
+            while isinstance(base, (ast.Subscript, ast.Attribute)):
+                base = base.value
+            name = base.id if isinstance(base, ast.Name) else None
+            self.events.append(RepeatedIndex(where.lineno, where.col_offset + 1, name, how, dim, repeated, count))
 
     def call_node(self, node: ast.Call) -> Any:
         func = self.evaluate(node.func)
@@ -368,35 +428,66 @@ class Interpreter:
             if isinstance(arg, ast.Starred):
                 spread = self.evaluate(arg.value)
                 if not isinstance(spread, (tuple, list)):
-                    raise DojoError("runtime", f"* needs a tuple or a list, not {describe(spread)}")
+                    raise DojoError("runtime", tr("* needs a tuple or a list, not {what}", what=describe(spread)))
                 if len(spread) > MAX_CALL_ARGS:
-                    raise DojoError("limit", f"more than {MAX_CALL_ARGS} arguments in one call")
+                    raise DojoError("limit", tr("more than {limit} arguments in one call", limit=MAX_CALL_ARGS))
                 args.extend(spread)
             else:
                 args.append(self.evaluate(arg))
         if len(args) > MAX_CALL_ARGS:
-            raise DojoError("limit", f"more than {MAX_CALL_ARGS} arguments in one call")
+            raise DojoError("limit", tr("more than {limit} arguments in one call", limit=MAX_CALL_ARGS))
         kwargs = {kw.arg: self.evaluate(kw.value) for kw in node.keywords if kw.arg is not None}
-        return self.call(func, tuple(args), kwargs)
+        return self.call(func, tuple(args), kwargs, node)
 
-    def call(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def call(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], node: ast.Call | None = None) -> Any:
         if isinstance(func, Function):
             op, full = func.op, args
         elif isinstance(func, Method):
             op, full = func.op, (func.obj, *args)
         else:
-            raise DojoError("runtime", f"{describe(func)} cannot be called")
+            raise DojoError("runtime", tr("{what} cannot be called", what=describe(func)))
+        self.check_arguments(op, args, kwargs)
         if op.label == "print":
             self.print(args)
             return None
         self.budget.tick()
         op.guard(full, kwargs, self.budget, op.label)
-        return self.admit(op.fn(*full, **kwargs))
+        result = self.admit(op.fn(*full, **kwargs))
+        if node is not None:
+            self.notice(op, full, kwargs, result, node)
+        return result
+
+    def check_arguments(self, op: Op, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """The op's own keywords (from torch's signature), and text only where the op reads text.
+        The validator checked both already where the code names the op; this holds for every call."""
+        for name, value in kwargs.items():
+            if name not in op.keywords:
+                allowed = ", ".join(f"{k}=" for k in sorted(op.keywords))
+                raise DojoError("forbidden", tr("{label} takes no keyword argument {name}=; it takes {allowed}",
+                                                label=op.label, name=name, allowed=allowed) if allowed else
+                                tr("{label} takes no keyword arguments here", label=op.label))
+            if isinstance(value, str) and not string_allowed(op.label, name):
+                raise DojoError("forbidden", tr("{label} takes no text as argument {where}", label=op.label, where=name))
+        for position, value in enumerate(args):
+            if isinstance(value, str) and not string_allowed(op.label, position):
+                raise DojoError("forbidden", tr("{label} takes no text as argument {where}", label=op.label,
+                                                where=position + 1))
+
+    def notice(self, op: Op, full: tuple[Any, ...], kwargs: dict[str, Any], result: Any, node: ast.Call) -> None:
+        """Record what the diagnosis may need to explain later (trace.py)."""
+        if op.label == "F.one_hot" and isinstance(result, torch.Tensor) and result.dim() > 0:
+            classes = full[1] if len(full) > 1 else kwargs.get("num_classes", -1)
+            if classes is None or (isinstance(classes, int) and classes == -1):
+                self.events.append(OneHotWidth(node.lineno, node.col_offset + 1, int(result.shape[-1])))
+        elif op.label in (".index_put_", ".index_put") and not (full[3] if len(full) > 3 else kwargs.get("accumulate")):
+            indices = full[1] if len(full) > 1 else kwargs.get("indices")
+            if isinstance(indices, (tuple, list)):
+                self.note_repeats(tuple(indices), node.func, op.label)
 
     def print(self, args: tuple[Any, ...]) -> None:
         if self._output_left <= 0:
             return
-        text = " ".join(short_repr(a, self._output_left) for a in args)
+        text = " ".join(a if isinstance(a, str) else short_repr(a, self._output_left) for a in args)
         if len(text) > self._output_left:
             text = text[: self._output_left] + " … (output cut)"
         self._output_left -= len(text)

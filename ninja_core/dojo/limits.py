@@ -15,7 +15,22 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..i18n import german, tr
 from .errors import DojoError
+
+german({
+    "stopped: the time limit of {seconds:g} s is up": "angehalten: die Zeitgrenze von {seconds:g} s ist erreicht",
+    "more than {limit:,} loop iterations in total": "mehr als {limit:,} Schleifendurchläufe insgesamt",
+    "{what} would have {numel:,} elements; the limit is {limit:,}":
+        "{what} hätte {numel:,} Elemente; die Grenze ist {limit:,}",
+    "{what} would take {flops:.2g} floating-point operations; the limit is {limit:.0g}":
+        "{what} bräuchte {flops:.2g} Gleitkommaoperationen; die Grenze ist {limit:.0g}",
+    "{what} would bring the tensors alive at once to {mib:,.0f} MiB; the limit is {limit:,.0f} MiB":
+        "{what} brächte die gleichzeitig lebenden Tensoren auf {mib:,.0f} MiB; die Grenze ist {limit:,.0f} MiB",
+    "a tensor": "ein Tensor",
+    "the tensors alive at once exceed {limit:,.0f} MiB": "die gleichzeitig lebenden Tensoren übersteigen {limit:,.0f} MiB",
+    "an integer with {bits} bits; the limit is {limit}": "eine ganze Zahl mit {bits} Bits; die Grenze ist {limit}",
+})
 
 
 @dataclass(frozen=True)
@@ -56,29 +71,30 @@ class Budget:
 
     def tick(self) -> None:
         if time.monotonic() > self.deadline:
-            raise DojoError("timeout", f"stopped: the time limit of {self.limits.seconds:g} s is up")
+            raise DojoError("timeout", tr("stopped: the time limit of {seconds:g} s is up", seconds=self.limits.seconds))
 
     def iterate(self) -> None:
         self.iterations += 1
         if self.iterations > self.limits.iterations:
-            raise DojoError("limit", f"more than {self.limits.iterations:,} loop iterations in total")
+            raise DojoError("limit", tr("more than {limit:,} loop iterations in total", limit=self.limits.iterations))
         self.tick()
 
     def check_elements(self, numel: int, what: str) -> None:
         if numel > self.limits.elements:
-            raise DojoError("limit", f"{what} would have {numel:,} elements; the limit is {self.limits.elements:,}")
+            raise DojoError("limit", tr("{what} would have {numel:,} elements; the limit is {limit:,}", what=what, numel=numel,
+                                        limit=self.limits.elements))
 
     def check_flops(self, flops: float, what: str) -> None:
         if flops > self.limits.flops:
-            raise DojoError("limit", f"{what} would take {flops:.2g} floating-point operations; "
-                                     f"the limit is {self.limits.flops:.0g}")
+            raise DojoError("limit", tr("{what} would take {flops:.2g} floating-point operations; the limit is {limit:.0g}",
+                                        what=what, flops=flops, limit=self.limits.flops))
 
     def check_new_bytes(self, nbytes: int, what: str) -> None:
         """Before allocating `nbytes` more, where the size is known."""
         if self.live_bytes + nbytes > self.limits.live_bytes:
-            raise DojoError("limit", f"{what} would bring the tensors alive at once to "
-                                     f"{(self.live_bytes + nbytes) / 2**20:,.0f} MiB; the limit is "
-                                     f"{self.limits.live_bytes / 2**20:,.0f} MiB")
+            raise DojoError("limit", tr("{what} would bring the tensors alive at once to {mib:,.0f} MiB; the limit is "
+                                        "{limit:,.0f} MiB", what=what, mib=(self.live_bytes + nbytes) / 2**20,
+                                        limit=self.limits.live_bytes / 2**20))
 
     def track(self, t: torch.Tensor) -> None:
         """Count a tensor a call returned against the live-memory limit until it is freed.
@@ -88,10 +104,11 @@ class Budget:
         key = id(t)  # by identity: a WeakSet would compare tensors with ==, which is elementwise
         if t._base is not None or key in self._live:
             return
-        self.check_elements(t.numel(), "a tensor")
+        self.check_elements(t.numel(), tr("a tensor"))
         nbytes = t.numel() * t.element_size()
         if self.live_bytes + nbytes > self.limits.live_bytes:
-            raise DojoError("limit", f"the tensors alive at once exceed {self.limits.live_bytes / 2**20:,.0f} MiB")
+            raise DojoError("limit", tr("the tensors alive at once exceed {limit:,.0f} MiB",
+                                        limit=self.limits.live_bytes / 2**20))
         self._live[key] = nbytes
         self.live_bytes += nbytes
         release = weakref.finalize(t, self._release, key)  # runs when the tensor is freed, before its id is reused
@@ -102,7 +119,8 @@ class Budget:
 
     def check_int(self, value: int) -> int:
         if abs(value) >= 1 << self.limits.int_bits:
-            raise DojoError("limit", f"an integer with {value.bit_length()} bits; the limit is {self.limits.int_bits}")
+            raise DojoError("limit", tr("an integer with {bits} bits; the limit is {limit}", bits=value.bit_length(),
+                                        limit=self.limits.int_bits))
         return value
 
 

@@ -11,9 +11,22 @@ from typing import Any
 
 import torch
 
+from ..i18n import german, tr
 from .allowlist import Function, Method, Namespace, count_items
 from .errors import DojoError
 from .limits import Budget
+
+german({
+    "a tensor of shape {shape}": "ein Tensor der Form {shape}",
+    "a value of type {kind}": "ein Wert vom Typ {kind}",
+    "division by zero ({text})": "Division durch null ({text})",
+    "{torch_message}": "torch meldet: {torch_message}",
+    "a list of more than {limit:,} items": "eine Liste mit mehr als {limit:,} Elementen",
+    "lists nested more than {depth} deep": "Listen, tiefer als {depth} Ebenen verschachtelt",
+    "a {kind} value is not allowed in the dojo": "ein Wert vom Typ {kind} ist im Dojo nicht erlaubt",
+    "the result is a complex number (e.g. a negative number to a fractional power)":
+        "das Ergebnis ist eine komplexe Zahl (z. B. eine negative Zahl hoch einen Bruch)",
+})
 
 HANDLES = (Namespace, Function, Method)
 MAX_NESTING = 32  # lists in lists in ...: torch allows at most 32 dimensions anyway
@@ -27,11 +40,10 @@ def is_result(value: Any) -> bool:
 
 def describe(value: Any) -> str:
     if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)}"
+        return tr("a tensor of shape {shape}", shape=tuple(value.shape))
     if isinstance(value, HANDLES):
         return repr(value)
-    name = type(value).__name__
-    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+    return tr("a value of type {kind}", kind=type(value).__name__)
 
 
 def runtime_error(exc: BaseException) -> DojoError:
@@ -39,8 +51,9 @@ def runtime_error(exc: BaseException) -> DojoError:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[0] if lines else type(exc).__name__
     if isinstance(exc, ZeroDivisionError) and "zero" not in text:
-        text = f"division by zero ({text})"
-    return DojoError("runtime", text[:300] + ("…" if len(text) > 300 else ""))
+        text = tr("division by zero ({text})", text=text)
+    # torch's or Python's own words, quoted as they are (like code); a German reader gets a German lead-in
+    return DojoError("runtime", tr("{torch_message}", torch_message=text if len(text) <= 300 else text[:300] + "…"))
 
 
 def admit(value: Any, budget: Budget) -> Any:
@@ -55,14 +68,14 @@ def admit(value: Any, budget: Budget) -> Any:
     if isinstance(value, (tuple, list)):  # torch.Size, max/min results, lists from tolist() or literals
         limit = budget.limits.sequence_items
         if count_items(value, limit) > limit:
-            raise DojoError("limit", f"a list of more than {limit:,} items")
+            raise DojoError("limit", tr("a list of more than {limit:,} items", limit=limit))
         # Nesting is bounded too: torch.tensor, ==, and repr walk nested lists recursively.
         stack: list[tuple[Any, int]] = [(item, 1) for item in value]
         while stack:
             item, depth = stack.pop()
             if isinstance(item, (list, tuple)):
                 if depth >= MAX_NESTING:
-                    raise DojoError("limit", f"lists nested more than {MAX_NESTING} deep")
+                    raise DojoError("limit", tr("lists nested more than {depth} deep", depth=MAX_NESTING))
                 stack.extend((inner, depth + 1) for inner in item)
             elif item is None or item is Ellipsis or isinstance(item, (bool, float, int, torch.Tensor, torch.dtype, range,
                                                                        slice, *HANDLES)):
@@ -71,11 +84,11 @@ def admit(value: Any, budget: Budget) -> Any:
                 elif isinstance(item, int) and not isinstance(item, bool):
                     budget.check_int(item)
             else:
-                raise DojoError("forbidden", f"a {type(item).__name__} value is not allowed in the dojo")
+                raise DojoError("forbidden", tr("a {kind} value is not allowed in the dojo", kind=type(item).__name__))
         return value
     if isinstance(value, complex):
-        raise DojoError("runtime", "the result is a complex number (e.g. a negative number to a fractional power)")
-    raise DojoError("forbidden", f"a {type(value).__name__} value is not allowed in the dojo")
+        raise DojoError("runtime", tr("the result is a complex number (e.g. a negative number to a fractional power)"))
+    raise DojoError("forbidden", tr("a {kind} value is not allowed in the dojo", kind=type(value).__name__))
 
 
 def short_repr(value: Any, limit: int) -> str:

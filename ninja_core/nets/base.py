@@ -155,6 +155,11 @@ class Network:
         and diagnoses; () when the network does not say."""
         return ()
 
+    def constant_axes(self, name: str) -> tuple[str, ...]:
+        """The dimensions whose entries a constant of `constants()` counts ("n": the batch), so a
+        diagnosis can say which dimension a wrong count leaves out; () when it counts none."""
+        return ("batch",) if name == "n" else ()
+
     def describe(self) -> dict[str, Any]:
         """What a client needs to offer this network: its sizes with defaults and ranges."""
         return {"name": self.name, "title": self.title,

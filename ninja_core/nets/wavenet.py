@@ -124,5 +124,9 @@ class WaveNet(Network):
     def axes(self, name: str, rank: int) -> tuple[str, ...]:
         return ("batch", "time", "channel") if rank == 3 else ()
 
+    def constant_axes(self, name: str) -> tuple[str, ...]:
+        # n1 = n*4 and n2 = n*2: the entries of batch *and* time that levels 1 and 2 average over
+        return {"n": ("batch",), "n1": ("batch", "time"), "n2": ("batch", "time")}.get(name, ())
+
 
 NET = WaveNet()

@@ -61,8 +61,16 @@ export function runBody(config, intFields) {
   return `{${parts.join(",")}}`;
 }
 
-export function createRun(config, intFields) {
-  return request("/api/runs", {
+// The page's language goes with every request (`?lang=de`), so whatever prose the server writes
+// (figure labels, notes, diagnoses, error messages) can come in the language on screen. A query
+// parameter, not a body field: the run and grade bodies are strict (an unknown field is a 422), and
+// a query parameter the server does not read yet is simply ignored.
+function withLang(path, lang, params = {}) {
+  return `${path}?${new URLSearchParams({ ...params, lang })}`;
+}
+
+export function createRun(config, intFields, lang) {
+  return request(withLang("/api/runs", lang), {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: runBody(config, intFields),
@@ -70,15 +78,15 @@ export function createRun(config, intFields) {
 }
 
 // A node without its display arrays: the figure alone carries them (as base64 typed arrays).
-export function fetchNode(runId, name, diffScale) {
-  const query = new URLSearchParams({ arrays: "false", figure: "true", diff_scale: diffScale });
-  return request(`/api/runs/${encodeURIComponent(runId)}/nodes/${encodeURIComponent(name)}?${query}`);
+export function fetchNode(runId, name, diffScale, lang) {
+  return request(withLang(`/api/runs/${encodeURIComponent(runId)}/nodes/${encodeURIComponent(name)}`, lang,
+    { arrays: "false", figure: "true", diff_scale: diffScale }));
 }
 
 // The dojo: the learner's code for one node, judged on the server against autograd (the page runs no
 // code and computes no gradient). A refused or failing program is a 400 ApiError with kind/line/col.
 export function checkCode(runId, node, code, lang) {
-  return request(`/api/runs/${encodeURIComponent(runId)}/check`, {
+  return request(withLang(`/api/runs/${encodeURIComponent(runId)}/check`, lang), {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ node, code, lang }),
@@ -86,8 +94,8 @@ export function checkCode(runId, node, code, lang) {
 }
 
 // A whole exercise cell: every d<name> it defines, judged end to end and step by step.
-export function gradeCell(runId, code) {
-  return request(`/api/runs/${encodeURIComponent(runId)}/grade`, {
+export function gradeCell(runId, code, lang) {
+  return request(withLang(`/api/runs/${encodeURIComponent(runId)}/grade`, lang), {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ code }),
@@ -98,7 +106,7 @@ export function trainStreamUrl(params) {
   return `/api/train/stream?${new URLSearchParams(params)}`;
 }
 
-// Node documents by (run, node, scale), as promises so a prefetch and a click share one request.
+// Node documents by (run, node, scale, language), as promises so a prefetch and a click share one request.
 // Bounded: a node is ~50 KB, and a class may walk many runs.
 export class NodeCache {
   constructor(limit = 64) {
@@ -106,13 +114,13 @@ export class NodeCache {
     this.entries = new Map();
   }
 
-  get(runId, name, diffScale) {
-    const key = `${runId}\u0000${name}\u0000${diffScale}`;
+  get(runId, name, diffScale, lang) {
+    const key = [runId, name, diffScale, lang].join("\u0000");
     let promise = this.entries.get(key);
     if (promise) {
       this.entries.delete(key);  // re-insert: Map order is the LRU order
     } else {
-      promise = fetchNode(runId, name, diffScale);
+      promise = fetchNode(runId, name, diffScale, lang);
       // never cache a failure (but do not evict a newer entry under the same key)
       promise.catch(() => { if (this.entries.get(key) === promise) this.entries.delete(key); });
     }

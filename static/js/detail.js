@@ -2,7 +2,7 @@
 // statistics. It draws the node document the server sent; nothing here is derived from tensors.
 
 const v = new URL(import.meta.url).search;
-const { el } = await import(`./dom.js${v}`);
+const { el, fill } = await import(`./dom.js${v}`);
 const fmt = await import(`./format.js${v}`);
 const { statusBadge } = await import(`./table.js${v}`);
 
@@ -45,7 +45,6 @@ export function drawDetail(container, doc, t) {
     [t("relerr"), fmt.num(s.relerr)],
     [`${t("local_check")} ${t("maxdiff")}`, fmt.diff(s.local_maxdiff)],
   ];
-  // replaceChildren would print a null as the text "null": absent parts are filtered out first
   const parts = [
     el("header", { class: "detail-head" },
       el("h2", { class: "detail-name", id: "detail-name", dataset: { node: doc.name } }, el("code", {}, doc.name)),
@@ -56,6 +55,7 @@ export function drawDetail(container, doc, t) {
       el("dt", {}, t("forward")), forward,
       el("dt", {}, t("backward")), el("dd", {}, el("pre", { class: "formula" }, s.formula))),
     s.fused ? el("p", { class: "note note-fused" }, t("fused_by", { block: s.fused })) : null,
+    s.skipped_by ? el("p", { class: "note note-skipped", id: "detail-skipped" }, t("skipped_title", { block: s.skipped_by })) : null,
     s.notes.map((text) => el("p", { class: "note" }, el("strong", {}, `${t("note")}: `), text)),
     s.message ? el("p", { class: `note note-${s.status}` }, s.message) : null,
     s.nonfinite ? el("p", { class: "note note-mismatch" }, t("nonfinite")) : null,
@@ -65,9 +65,9 @@ export function drawDetail(container, doc, t) {
     el("h3", { class: "subhead" }, t("stats")),
     statsTable(doc.stats, t),
   ];
-  container.replaceChildren(...parts.flat().filter(Boolean));
+  fill(container, parts);  // fill() skips the absent (null) parts
 }
 
 export function drawDetailMessage(container, text) {
-  container.replaceChildren(el("p", { class: "detail-empty muted" }, text));
+  fill(container, el("p", { class: "detail-empty muted" }, text));
 }

@@ -5,13 +5,14 @@
 // The page computes nothing here: the scope hint is read off the run document's graph.
 
 const v = new URL(import.meta.url).search;
-const { el } = await import(`./dom.js${v}`);
+const { el, fill, add } = await import(`./dom.js${v}`);
 const fmt = await import(`./format.js${v}`);
 const api = await import(`./api.js${v}`);
 const store = await import(`./store.js${v}`);
 const progress = await import(`./progress.js${v}`);
 const { statusBadge } = await import(`./table.js${v}`);
 const { Editor } = await import(`./editor.js${v}`);
+const { BusyNotice, Cancelled, retrying } = await import(`./retry.js${v}`);
 
 const SHOWN_GRADIENTS = 3;
 const SHOWN_FORWARD = 5;
@@ -55,6 +56,7 @@ export class Dojo {
     this.root = root;
     this.hooks = hooks;
     this.results = new Map();  // "<run_id>/<node>" -> {code, verdict} | {code, error}
+    this.latest = new Map();   // "<run_id>/<node>" -> the number of its newest check
     this.run = null;
     this.name = null;
     this.t = (key) => key;
@@ -75,7 +77,9 @@ export class Dojo {
       result: el("div", { class: "dojo-result", id: "dojo-result", "aria-live": "polite" }),
       solution: el("div", { class: "dojo-solution", id: "dojo-solution", hidden: true }),
       storage: el("p", { class: "dojo-storage note", hidden: true }),
+      busy: el("div", { class: "dojo-busy", id: "dojo-busy" }),
     };
+    this.busy = new BusyNotice(this.parts.busy);  // a check waiting out a busy server counts down here
     this.checkButton = el("button", { type: "button", class: "btn btn-primary", id: "dojo-check" });
     this.solutionButton = el("button", { type: "button", class: "btn", id: "dojo-show-solution", "aria-controls": "dojo-solution", "aria-expanded": "false" });
     this.resetButton = el("button", { type: "button", class: "btn btn-quiet", id: "dojo-reset" });
@@ -83,9 +87,9 @@ export class Dojo {
     this.checkButton.addEventListener("click", () => this.check());
     this.solutionButton.addEventListener("click", () => this.toggleSolution());
     this.resetButton.addEventListener("click", () => this.editor.replaceAll(this.starter()));
-    this.parts.actions.append(this.checkButton, this.solutionButton, this.resetButton, this.kbd);
-    root.replaceChildren(this.parts.head, this.parts.forward, this.parts.scope, this.editor.root,
-      this.parts.actions, this.parts.storage, this.parts.result, this.parts.solution);
+    add(this.parts.actions, this.checkButton, this.solutionButton, this.resetButton, this.kbd);
+    fill(root, this.parts.head, this.parts.forward, this.parts.scope, this.editor.root,
+      this.parts.actions, this.parts.storage, this.parts.busy, this.parts.result, this.parts.solution);
   }
 
   key() {
@@ -105,6 +109,7 @@ export class Dojo {
     const sameNode = this.run?.config.variant === run.config.variant && this.name === name;
     this.run = run;
     if (!sameNode) {
+      this.busy.cancel();  // the notice belongs to the node on screen: a check of another one gives up
       this.name = name;
       this.solutionOpen = false;
       this.editor.value = store.read(store.draftKey(run.config.variant, name), null) ?? this.starter();
@@ -115,6 +120,7 @@ export class Dojo {
   relabel(t, lang) {
     this.t = t;
     this.lang = lang;
+    this.busy.relabel(t);
     if (this.run) this.draw();
   }
 
@@ -132,13 +138,13 @@ export class Dojo {
     if (!s) return;
     const { gradients, forward } = scopeHint(this.run, this.name);
     this.editor.textarea.setAttribute("aria-label", t("dojo_editor_label", { name: `d${this.name}` }));
-    this.parts.head.replaceChildren(
+    fill(this.parts.head,
       el("h2", { class: "dojo-title", id: "dojo-title" }, t("dojo_write"), " ", el("code", {}, `d${this.name}`)),
       el("span", { class: "detail-shape num", title: t("shape") }, fmt.shape(s.shape)));
-    this.parts.forward.replaceChildren(s.kind === "param"
+    fill(this.parts.forward, s.kind === "param"
       ? el("p", { class: "muted dojo-param" }, t("param_forward"))
       : el("code", { class: "code-line" }, s.forward));
-    this.parts.scope.replaceChildren(
+    fill(this.parts.scope,
       el("span", { class: "scope-label", title: t("dojo_given_title") }, t("dojo_given")),
       el("span", { class: "scope-names", id: "dojo-given" }, gradients.length ? codeList(gradients, SHOWN_GRADIENTS)
         : el("span", { class: "muted" }, t("dojo_no_gradients", { name: `d${this.name}` }))),
@@ -166,7 +172,7 @@ export class Dojo {
     this.solutionButton.setAttribute("aria-expanded", String(this.solutionOpen));
     this.parts.solution.hidden = !this.solutionOpen;
     if (!this.solutionOpen || !s) return;
-    this.parts.solution.replaceChildren(
+    fill(this.parts.solution,
       el("h3", { class: "subhead" }, t("dojo_solution")),
       el("pre", { class: "formula", id: "dojo-formula" }, s.formula),
       s.notes.map((text) => el("p", { class: "note" }, el("strong", {}, `${t("note")}: `), text)));
@@ -190,11 +196,13 @@ export class Dojo {
     const node = this.name;
     const key = this.key();
     const seq = ++this.pending;
+    this.latest.set(key, seq);
+    this.busy.cancel();  // an older check still waiting out a busy server gives way to this one
     this.checkButton.disabled = true;
     this.root.dataset.checking = "true";
     let entry;
     try {
-      entry = { code, verdict: await api.checkCode(runId, node, code, this.lang) };
+      entry = { code, verdict: await retrying(() => api.checkCode(runId, node, code, this.lang), this.busy) };
     } catch (err) {
       entry = { code, error: err };
     }
@@ -202,6 +210,7 @@ export class Dojo {
       this.checkButton.disabled = false;
       delete this.root.dataset.checking;
     }
+    if (this.latest.get(key) !== seq) return;  // a newer check of this node was sent: its answer counts
     this.results.set(key, entry);
     let fresh = [];
     if (entry.verdict?.passed) {
@@ -211,6 +220,7 @@ export class Dojo {
     entry.fresh = fresh.length > 0;
     if (key !== this.key()) return;  // the learner moved on: the verdict waits for their return
     this.drawResult();
+    this.parts.result.scrollIntoView({ block: "nearest" });  // in a short panel the verdict is below the editor
     this.hooks.onResult(runId, node, entry);
   }
 
@@ -218,7 +228,7 @@ export class Dojo {
     const entry = this.result();
     const box = this.parts.result;
     if (!entry) {
-      box.replaceChildren();
+      fill(box);
       this.editor.clearMarks();
       delete box.dataset.status;
       return;
@@ -246,7 +256,7 @@ export class Dojo {
     if (verdict.dtype && verdict.dtype !== verdict.expected_dtype) facts.push(["dtype", `${verdict.dtype} ≠ ${verdict.expected_dtype}`]);
     const solved = progress.loadSolved(this.run.config.variant);
     const count = progress.solvedNames(solved, this.run.nodes.map((n) => n.name)).length;
-    box.replaceChildren(el("div", { class: `verdict verdict-${verdict.status}`, dataset: { status: verdict.status } },
+    fill(box, el("div", { class: `verdict verdict-${verdict.status}`, dataset: { status: verdict.status } },
       el("div", { class: "verdict-head" },
         statusBadge(verdict.status, t, "badge-verdict"),
         el("code", { class: "verdict-var", title: t("dojo_variable") }, verdict.variable),
@@ -265,12 +275,13 @@ export class Dojo {
     const box = this.parts.result;
     box.dataset.status = "error";
     const isCode = err.code === "code_error";
-    const text = err.status === 0 ? t("network_error")
-      : err.status === 429 && err.retryAfter ? `${err.message} (${t("retry_in", { s: err.retryAfter })})`
-        : err.message;
+    const text = err instanceof Cancelled ? t("busy_cancelled", { message: err.message })
+      : err.status === 0 ? t("network_error")
+        : err.status === 429 && err.retryAfter ? `${err.message} (${t("retry_in", { s: err.retryAfter })})`
+          : err.message;
     const where = isCode && err.line ? el("button", { type: "button", class: "link dojo-goto" }, t("dojo_goto", { line: err.line })) : null;
     where?.addEventListener("click", () => this.editor.goTo(err.line, err.col));
-    box.replaceChildren(el("div", { class: "verdict verdict-error", role: "alert", dataset: { kind: err.kind ?? err.code } },
+    fill(box, el("div", { class: "verdict verdict-error", role: "alert", dataset: { kind: err.kind ?? err.code } },
       el("div", { class: "verdict-head" },
         el("span", { class: "badge badge-mismatch badge-verdict" }, isCode ? t(`code_kind_${err.kind}`) : t("dojo_failed")), where),
       el("p", { class: "dojo-error-text", id: "dojo-error" }, text)));

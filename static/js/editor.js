@@ -5,7 +5,7 @@
 // Lines never wrap: a line number in the gutter is always one line of code.
 
 const v = new URL(import.meta.url).search;
-const { el } = await import(`./dom.js${v}`);
+const { el, fill } = await import(`./dom.js${v}`);
 
 const INDENT = "    ";
 
@@ -120,7 +120,7 @@ export class Editor {
   layout() {
     const count = this.value.split("\n").length;
     if (this.lines.childElementCount !== count) {
-      this.lines.replaceChildren(...Array.from({ length: count }, (_, i) => el("span", { dataset: { line: i + 1 } }, String(i + 1))));
+      fill(this.lines, ...Array.from({ length: count }, (_, i) => el("span", { dataset: { line: i + 1 } }, String(i + 1))));
       this.drawMarks();
     }
     if (this.maxLines) {
@@ -154,7 +154,7 @@ export class Editor {
 
   drawMarks() {
     const lh = this.lineHeight();
-    this.markLayer.replaceChildren(...this.marks.map(({ line, kind }) =>
+    fill(this.markLayer, ...this.marks.map(({ line, kind }) =>
       el("div", { class: `editor-mark mark-${kind}`, style: `top: calc(var(--editor-pad) + ${(line - 1) * lh}px)` })));
     const marked = new Map(this.marks.map((m) => [m.line, m]));
     for (const m of this.marks) if (m.kind === "error") marked.set(m.line, m);  // red wins over blue

@@ -4,13 +4,26 @@
 // The cell is kept in localStorage (per variant) like the node drafts.
 
 const v = new URL(import.meta.url).search;
-const { el } = await import(`./dom.js${v}`);
+const { el, fill } = await import(`./dom.js${v}`);
 const fmt = await import(`./format.js${v}`);
 const api = await import(`./api.js${v}`);
 const store = await import(`./store.js${v}`);
 const progress = await import(`./progress.js${v}`);
 const { statusBadge, localBadge } = await import(`./table.js${v}`);
 const { Editor } = await import(`./editor.js${v}`);
+const { BusyNotice, Cancelled, retrying } = await import(`./retry.js${v}`);
+
+// What a row of a cell that did not run to its end means, in words (a bare "missing" said nothing):
+// the step whose line raised the error, steps whose lines come after it, and gradients the cell never
+// assigns at all. Rows the cell judged keep their status.
+export function cellStatus(row, doc) {
+  if (row.status !== "missing") return row.status;
+  if (!row.lines.length) return "not_defined";
+  const stop = doc.error?.line;
+  if (!stop) return "missing";
+  if (row.lines.includes(stop)) return "stopped";
+  return Math.min(...row.lines) > stop ? "not_reached" : "missing";
+}
 
 function lineRange(lines) {
   if (!lines.length) return "—";
@@ -25,6 +38,7 @@ export class CellGrader {
     this.parts = parts;
     this.hooks = hooks;
     this.t = (key) => key;
+    this.lang = "en";
     this.variant = null;
     this.last = null;  // {code, doc} | {code, error}
     this.seq = 0;
@@ -36,9 +50,12 @@ export class CellGrader {
     this.gradeButton = el("button", { type: "button", class: "btn btn-primary", id: "cell-grade" });
     this.keys = el("span", { class: "kbd-hint muted" });
     this.status = el("div", { class: "cell-status", id: "cell-status", "aria-live": "polite" });
+    this.busyBox = el("div", { class: "cell-busy", id: "cell-busy" });
+    this.busy = new BusyNotice(this.busyBox);  // a grade waiting out a busy server counts down here
     this.gradeButton.addEventListener("click", () => this.submit());
-    parts.code.replaceChildren(this.editor.root, el("div", { class: "dojo-actions" }, this.gradeButton, this.keys), this.status);
+    fill(parts.code, this.editor.root, el("div", { class: "dojo-actions" }, this.gradeButton, this.keys), this.busyBox, this.status);
     parts.close.addEventListener("click", () => parts.dialog.close());
+    parts.dialog.addEventListener("close", () => this.busy.cancel());  // closing it gives up a waiting grade
     // a click on the dimmed backdrop (the dialog element itself, outside its content) closes it too
     parts.dialog.addEventListener("click", (event) => { if (event.target === parts.dialog) parts.dialog.close(); });
     parts.result.addEventListener("click", (event) => {
@@ -74,8 +91,10 @@ export class CellGrader {
     this.editor.focus();
   }
 
-  relabel(t) {
+  relabel(t, lang = "en") {
     this.t = t;
+    this.lang = lang;
+    this.busy.relabel(t);
     this.editor.textarea.setAttribute("aria-label", t("cell_editor_label"));
     this.editor.textarea.placeholder = t("cell_placeholder");
     this.gradeButton.textContent = t("cell_grade");
@@ -95,12 +114,13 @@ export class CellGrader {
       return;
     }
     const seq = ++this.seq;
+    this.busy.cancel();  // an older grade still waiting out a busy server gives way to this one
     this.gradeButton.disabled = true;
     this.parts.dialog.dataset.grading = "true";
-    this.status.replaceChildren(el("span", { class: "muted" }, this.t("cell_grading")));
+    fill(this.status, el("span", { class: "muted" }, this.t("cell_grading")));
     let last;
     try {
-      last = { code, doc: await api.gradeCell(run.run_id, code) };
+      last = { code, doc: await retrying(() => api.gradeCell(run.run_id, code, this.lang), this.busy) };
     } catch (err) {
       last = { code, error: err };
     }
@@ -124,24 +144,27 @@ export class CellGrader {
     const last = this.last;
     this.parts.dialog.dataset.result = last ? (last.error ? "error" : "graded") : "none";
     if (!last) {
-      this.status.replaceChildren();
-      this.parts.result.replaceChildren(el("p", { class: "cell-empty muted" }, t("cell_empty")));
+      fill(this.status);
+      fill(this.parts.result, el("p", { class: "cell-empty muted" }, t("cell_empty")));
       return;
     }
     if (last.error) {
       const err = last.error;
-      const text = err.status === 0 ? t("network_error") : err.message;
-      this.status.replaceChildren(this.errorBox(err.code === "code_error" ? t(`code_kind_${err.kind}`) : t("dojo_failed"), text));
+      const text = err instanceof Cancelled ? t("busy_cancelled", { message: err.message })
+        : err.status === 0 ? t("network_error") : err.message;
+      fill(this.status, this.errorBox(err.code === "code_error" ? t(`code_kind_${err.kind}`) : t("dojo_failed"), text));
       if (err.line) this.editor.mark([err.line], "error", text);
       return;
     }
     const doc = last.doc;
     const totals = doc.totals;
-    this.status.replaceChildren(...(doc.error ? [this.errorBox(t(`code_kind_${doc.error.kind}`), doc.error.text, t("cell_stopped"))] : []));
+    fill(this.status, ...(doc.error ? [this.errorBox(t(`code_kind_${doc.error.kind}`), doc.error.text, t("cell_stopped"))] : []));
     if (doc.error?.line) this.editor.mark([doc.error.line], "error", doc.error.text);
-    const counts = ["exact", "approx", "mismatch", "shape_mismatch", "missing"].filter((s) => totals[s])
-      .map((s) => el("span", { class: `badge badge-${s}`, title: t(`status_${s}_title`) }, `${totals[s]} ${t(`status_${s}`)}`));
-    this.parts.result.replaceChildren(
+    const shown = doc.nodes.map((row) => cellStatus(row, doc));
+    const counts = ["exact", "approx", "mismatch", "shape_mismatch", "stopped", "not_reached", "not_defined", "missing"]
+      .map((s) => [s, shown.filter((x) => x === s).length]).filter(([, n]) => n)
+      .map(([s, n]) => el("span", { class: `badge badge-${s}`, title: t(`status_${s}_title`) }, `${n} ${t(`status_${s}`)}`));
+    fill(this.parts.result,
       el("div", { class: "cell-totals" },
         el("span", { class: `cell-passed ${totals.passed === totals.total ? "all" : ""}`.trim(), id: "cell-passed",
           dataset: { passed: totals.passed, total: totals.total } }, t("cell_passed", { n: totals.passed, total: totals.total })),
@@ -152,22 +175,23 @@ export class CellGrader {
           [["col_node", "w-node"], ["col_status", "w-status"], ["col_local", "c w-local"], ["col_maxdiff", "r w-maxdiff"],
             ["cell_col_diagnosis", "w-diagnosis"], ["cell_col_lines", "r w-lines"]].map(([key, cls]) =>
             el("th", { scope: "col", class: cls }, t(key))))),
-        el("tbody", {}, doc.nodes.map((row) => this.row(row))))),
+        el("tbody", {}, doc.nodes.map((row, i) => this.row(row, shown[i]))))),
       doc.output.length ? [el("h3", { class: "subhead" }, t("dojo_printed")), el("pre", { class: "dojo-output" }, doc.output.join("\n"))] : null,
       doc.notes.map((text) => el("p", { class: "note" }, text)));
   }
 
-  row(row) {
+  row(row, status) {
     const t = this.t;
     const diagnosis = row.local_error?.text ?? row.diagnosis[0] ?? "";
-    return el("tr", { dataset: { node: row.name, status: row.status, lines: row.lines.join(",") }, class: row.lines.length ? "has-lines" : null },
+    return el("tr", { dataset: { node: row.name, status: row.status, shown: status, lines: row.lines.join(",") },
+      class: row.lines.length ? "has-lines" : null },
       el("th", { scope: "row" }, el("code", {}, row.name)),
-      el("td", {}, statusBadge(row.status, t)),
+      el("td", {}, statusBadge(status, t)),
       el("td", { class: "c" }, localBadge(row.local_status, t)),
-      el("td", { class: "r num" }, fmt.diff(row.maxdiff)),
+      el("td", { class: "r num c-maxdiff" }, fmt.diff(row.maxdiff)),
       el("td", { class: "cell-diagnosis", title: row.diagnosis.join("\n") || null },
         el("span", { class: "first" }, diagnosis), row.diagnosis.slice(1).map((text) => el("span", { class: "more" }, text))),
-      el("td", { class: "r num" }, lineRange(row.lines)));
+      el("td", { class: "r num c-lines" }, lineRange(row.lines)));
   }
 
   errorBox(kind, text, lead = null) {

@@ -8,12 +8,12 @@
 //   rows     = the columns wrap into as few rows as fit the width, breaking where fewest edges cross.
 
 const v = new URL(import.meta.url).search;
-const { svg } = await import(`./dom.js${v}`);
+const { el, svg, fill, add } = await import(`./dom.js${v}`);
 
 const FONT = '600 11.5px ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace';
-const NODE_H = 20;
-const LANE_H = 25;
-const ROW_GAP = 22;
+const NODE_H = 19;
+const LANE_H = 22;
+const ROW_GAP = 18;
 const PAD_X = 6;
 const PAD_Y = 6;
 const MIN_GAP = 16;
@@ -204,16 +204,18 @@ export function drawGraph(root, layout, { selected, selectable, t }) {
   const nodeLayer = svg("g", { class: "nodes" }, [...layout.nodes.values()].map((b) => {
     const canSelect = selectable.has(b.name);
     const statusText = b.status ? t(`status_${b.status}`) : "—";
+    const title = t("node_title", { name: b.name, kind: t(`kind_${b.kind}`), status: statusText });
+    // in the fused variant, the nodes a one-step formula jumps over are drawn dashed and faded
     return svg("g", {
-      class: `gnode kind-${b.kind} status-${b.status ?? "none"}${canSelect ? "" : " inert"}`,
+      class: `gnode kind-${b.kind} status-${b.status ?? "none"}${canSelect ? "" : " inert"}${b.skipped_by ? " skipped" : ""}`,
       transform: `translate(${b.x},${b.y})`,
-      dataset: { node: b.name },
+      dataset: { node: b.name, skippedBy: b.skipped_by ?? null },
     },
-    svg("title", {}, t("node_title", { name: b.name, kind: t(`kind_${b.kind}`), status: statusText })),
+    svg("title", {}, b.skipped_by ? `${title}\n${t("skipped_title", { block: b.skipped_by })}` : title),
     svg("rect", { width: b.w, height: b.h, rx: b.kind === "param" ? 3 : b.h / 2 }),
     svg("text", { x: b.w / 2, y: b.h / 2, "dominant-baseline": "central", "text-anchor": "middle" }, b.name));
   }));
-  root.replaceChildren(defs, edgeLayer, nodeLayer);
+  fill(root, defs, edgeLayer, nodeLayer);
   markSelectedNode(root, selected);
 }
 
@@ -231,20 +233,15 @@ export function markSelectedNode(root, name) {
     if (!dir) continue;
     e.classList.add(dir);
     e.setAttribute("marker-end", "url(#arrow-active)");
-    e.parentNode.append(e);  // drawn last, so it is on top of the grey edges
+    add(e.parentNode, e);  // drawn last, so it is on top of the grey edges
   }
 }
 
-export function drawLegend(ul, t) {
+export function drawLegend(ul, t, skipped = false) {
   const statuses = ["exact", "approx", "mismatch", "missing"];
-  ul.replaceChildren(
-    ...statuses.map((s) => {
-      const li = document.createElement("li");
-      li.className = `legend-item status-${s}`;
-      li.title = t(`status_${s}_title`);
-      li.append(Object.assign(document.createElement("span"), { className: "swatch" }), t(`status_${s}`));
-      return li;
-    }),
-    Object.assign(document.createElement("li"), { className: "legend-item legend-param", textContent: t("kind_param") }),
-  );
+  fill(ul,
+    statuses.map((s) => el("li", { class: `legend-item status-${s}`, title: t(`status_${s}_title`) },
+      el("span", { class: "swatch" }), t(`status_${s}`))),
+    el("li", { class: "legend-item legend-param" }, t("kind_param")),
+    skipped ? el("li", { class: "legend-item legend-skipped", id: "legend-skipped" }, t("legend_skipped")) : null);
 }

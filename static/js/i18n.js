@@ -207,6 +207,26 @@ const EN = {
   locale: "en-US",
   data_info: "{name} · {words} words",
   data_title: "vocabulary {vocab} · data fingerprint {fingerprint}",
+  // a busy server (429 + Retry-After): the page waits and asks again
+  busy_retrying: "Server busy — retrying in {s} s",
+  busy_attempt: "attempt {n} of {max}",
+  busy_cancel: "Cancel",
+  busy_cancelled: "Cancelled while the server was busy: {message}",
+  // the fused variant: the nodes its one-step formulas jump over
+  skipped: "skipped",
+  skipped_title: "skipped by the fused {block} step: its one formula jumps over this node. The chain's gradient is still shown for comparison, but it feeds nothing further down.",
+  legend_skipped: "skipped by a fused step",
+  skipped_group: "↷ skipped by the fused {block} step ({n})",
+  // whole-cell rows the cell never judged
+  status_stopped: "stopped here",
+  status_stopped_title: "the cell stopped with an error on this step's line",
+  status_not_reached: "not reached",
+  status_not_reached_title: "the cell stopped before this step's lines ran",
+  status_not_defined: "not defined",
+  status_not_defined_title: "the cell never assigns this gradient",
+  // the |diff| scale toggle while the dojo's figure is on screen
+  scale_yours: "linear only for your figure",
+  scale_yours_title: "The check sends your figure with a linear |diff| panel; the log scale is for the project's manual figure (switch the figure to 'manual' to use it).",
 };
 
 const DE = {
@@ -412,16 +432,47 @@ const DE = {
   locale: "de-DE",
   data_info: "{name} · {words} Wörter",
   data_title: "Vokabular {vocab} · Daten-Fingerabdruck {fingerprint}",
+  busy_retrying: "Server ausgelastet — neuer Versuch in {s} s",
+  busy_attempt: "Versuch {n} von {max}",
+  busy_cancel: "Abbrechen",
+  busy_cancelled: "Abgebrochen, während der Server ausgelastet war: {message}",
+  skipped: "übersprungen",
+  skipped_title: "vom zusammengefassten Schritt {block} übersprungen: seine eine Formel springt über diesen Knoten. Der Gradient der Kette wird zum Vergleich weiter gezeigt, fließt aber nicht weiter nach unten.",
+  legend_skipped: "von einem fused-Schritt übersprungen",
+  skipped_group: "↷ übersprungen vom fused-Schritt {block} ({n})",
+  status_stopped: "hier gestoppt",
+  status_stopped_title: "die Zelle brach mit einem Fehler in der Zeile dieses Schritts ab",
+  status_not_reached: "nicht erreicht",
+  status_not_reached_title: "die Zelle brach ab, bevor die Zeilen dieses Schritts liefen",
+  status_not_defined: "nicht definiert",
+  status_not_defined_title: "die Zelle weist diesen Gradienten nie zu",
+  scale_yours: "für deine Abbildung nur linear",
+  scale_yours_title: "Die Prüfung schickt deine Abbildung mit linearem |Diff|-Feld; die log-Skala gilt für die manuelle Abbildung des Projekts (Abbildung auf „manuell“ stellen, um sie zu nutzen).",
 };
 
 export const DICTIONARIES = { en: EN, de: DE };
 
 // A translator for one language; a key missing in German falls back to English, then to the key.
+// A key or a {field} that has no value is a bug in the page: it is reported on the console (the
+// browser tests fail on console errors) and shown as the key or "—", never as "undefined".
 export function translator(lang) {
   const dict = DICTIONARIES[lang] || EN;
   return (key, vars) => {
-    let text = dict[key] ?? EN[key] ?? key;
-    if (vars) text = text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+    let text = dict[key] ?? EN[key];
+    if (text === undefined) {
+      console.error(`i18n: no label for key ${key}`);
+      text = key;
+    }
+    if (vars) {
+      text = text.replace(/\{(\w+)\}/g, (_, name) => {
+        const value = vars[name];
+        if (value === undefined || value === null || Number.isNaN(value)) {
+          console.error(`i18n: no value for {${name}} in ${key}`);
+          return "—";
+        }
+        return String(value);
+      });
+    }
     return text;
   };
 }

@@ -2,7 +2,7 @@
 // (exact or approx, in the dojo or in a whole cell), shown as a ninja belt and "12/26".
 
 const v = new URL(import.meta.url).search;
-const { el, svg } = await import(`./dom.js${v}`);
+const { el, svg, fill } = await import(`./dom.js${v}`);
 const store = await import(`./store.js${v}`);
 
 // The belt earned at each count: white at the start, black when all 26 are solved.
@@ -75,7 +75,7 @@ export function drawBelt(container, count, total, t) {
   container.dataset.belt = belt.name;
   container.setAttribute("role", "img");
   container.setAttribute("aria-label", title);
-  container.replaceChildren(
+  fill(container,
     beltIcon(belt.name),
     el("span", { class: "belt-count num", "aria-hidden": "true" }, `${count}/${total}`),
     el("span", { class: "belt-name", "aria-hidden": "true" }, t(`belt_${belt.name}`)));

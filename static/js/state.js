@@ -61,11 +61,18 @@ export function toQuery(state) {
   return params.toString();
 }
 
-// replaceState, not pushState: the view changes often (arrow keys), and Back should leave the page
-// rather than step through every node.
-export function writeUrl(state) {
+// `how`: "push" for a deliberate step (another node, view, config), so Back returns to where the user
+// was; "replace" for what only refines the current view (typing, language, scale, an alias resolved).
+export function writeUrl(state, how = "replace") {
   const query = toQuery(state);
-  if (location.search.slice(1) !== query) history.replaceState(null, "", `${location.pathname}?${query}`);
+  if (location.search.slice(1) === query) return;
+  if (how === "push") history.pushState(null, "", `${location.pathname}?${query}`);
+  else history.replaceState(null, "", `${location.pathname}?${query}`);
+}
+
+// The fields that differ between two states (to apply a history step: only what changed is redone).
+export function changed(a, b) {
+  return new Set(FIELDS.map((f) => f.name).filter((name) => a[name] !== b[name]));
 }
 
 export function runConfig(state) {

@@ -1,7 +1,7 @@
 // The run at a glance (loss and how many gradients agree) and the minibatch as text.
 
 const v = new URL(import.meta.url).search;
-const { el } = await import(`./dom.js${v}`);
+const { el, fill } = await import(`./dom.js${v}`);
 const fmt = await import(`./format.js${v}`);
 
 const STATUS_ORDER = ["exact", "approx", "mismatch", "shape_mismatch", "missing"];
@@ -19,12 +19,12 @@ export function drawSummary(lossEl, countsEl, dataEl, run, t) {
     const n = run.counts[status];
     if (n) chips.push(el("span", { class: `count badge badge-${status}`, title: t(`status_${status}_title`) }, `${n} ${t(`status_${status}`)}`));
   }
-  countsEl.replaceChildren(...chips);
+  fill(countsEl, ...chips);
 }
 
 export function drawSummaryMessage(lossEl, countsEl, text) {
   lossEl.textContent = "—";
-  countsEl.replaceChildren(el("span", { class: "muted" }, text));
+  fill(countsEl, el("span", { class: "muted" }, text));
 }
 
 export function drawBatch(list, batch, t) {
@@ -32,7 +32,7 @@ export function drawBatch(list, batch, t) {
     el("li", {}, el("code", { class: "ctx" }, item.context), el("span", { class: "arrow", "aria-hidden": "true" }, "→"),
       el("code", { class: "tgt" }, item.target)));
   if (batch.length > BATCH_SHOWN) shown.push(el("li", { class: "more muted" }, t("batch_more", { n: batch.length - BATCH_SHOWN })));
-  list.replaceChildren(...shown);
+  fill(list, ...shown);
 }
 
 // A run of a trained network says so ("after 20,000 training steps"), with the way back to the
@@ -41,10 +41,10 @@ export function drawTrained(container, steps, t) {
   const n = Number(steps) || 0;
   container.hidden = n === 0;
   if (!n) {
-    container.replaceChildren();
+    fill(container);
     return;
   }
-  container.replaceChildren(
+  fill(container,
     el("span", { class: "trained-chip", dataset: { steps: String(n) } }, t("trained_after", { steps: n.toLocaleString(t("locale")) })),
     el("button", { type: "button", class: "link", id: "at-init", title: t("at_init_title") }, t("at_init")));
 }

@@ -4,7 +4,7 @@
 // closing the connection, and the server stops training when its listener goes away.
 
 const v = new URL(import.meta.url).search;
-const { el } = await import(`./dom.js${v}`);
+const { el, fill } = await import(`./dom.js${v}`);
 const fmt = await import(`./format.js${v}`);
 const sse = await import(`./sse.js${v}`);
 const api = await import(`./api.js${v}`);
@@ -178,7 +178,7 @@ export class TrainView {
     if (p?.steps_per_s && this.status === "running") items.push([t("train_left"), duration((steps - step) / p.steps_per_s, t)]);
     if (p?.lr) items.push(["lr", String(p.lr)]);
     if (p?.loss) items.push([t("loss"), fmt.loss(p.loss)]);
-    numbers.replaceChildren(...(items.length ? items.map(([label, value]) =>
+    fill(numbers, ...(items.length ? items.map(([label, value]) =>
       el("span", { class: "train-number" }, el("span", { class: "muted" }, label), " ", el("span", { class: "num" }, value)))
       : [el("span", { class: "muted" }, t("train_hint"))]));
   }
@@ -188,24 +188,24 @@ export class TrainView {
     const box = this.parts.result;
     const d = this.done;
     if (this.failure) {
-      box.replaceChildren(el("h2", { class: "panel-title" }, t("train_result")), el("p", { class: "note note-mismatch", id: "train-failure" }, this.failure));
+      fill(box, el("h2", { class: "panel-title" }, t("train_result")), el("p", { class: "note note-mismatch", id: "train-failure" }, this.failure));
       return;
     }
     if (this.status === "stopped" && !d) {
       const step = this.progress?.step ?? 0;
-      box.replaceChildren(el("h2", { class: "panel-title" }, t("train_result")),
+      fill(box, el("h2", { class: "panel-title" }, t("train_result")),
         el("p", { class: "note", id: "train-stopped" }, t("train_stopped_at", { step: step.toLocaleString(this.locale) })));
       return;
     }
     if (!d) {
-      box.replaceChildren(el("h2", { class: "panel-title" }, t("train_result")),
+      fill(box, el("h2", { class: "panel-title" }, t("train_result")),
         el("p", { class: "muted train-placeholder" }, t(this.running ? "train_result_running" : "train_result_hint")));
       return;
     }
     const losses = ["train", "val", "test"].map((split) =>
       el("div", { class: `train-loss loss-${split}`, dataset: { split } },
         el("span", { class: "muted" }, t(`loss_${split}`)), el("span", { class: "num loss-value" }, fmt.loss(d[`${split}_loss`]))));
-    box.replaceChildren(
+    fill(box,
       el("h2", { class: "panel-title" }, t("train_result")),
       el("div", { class: "train-losses", id: "train-losses" }, losses),
       el("p", { class: "muted train-timing" }, t("train_timing", {

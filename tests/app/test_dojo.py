@@ -127,3 +127,82 @@ def test_too_many_concurrent_checks_get_429() -> None:
         for t in threads:
             t.join()
         assert 429 in codes and 400 in codes
+
+
+# ---- issue 14 over HTTP: whole cells with the mistakes learners make -------------------------------
+
+INDEX_ADD_DC = "dC.index_add_(0, Xb.view(-1), demb.view(-1, C.shape[1]))"
+
+
+def grade_rows(client: TestClient, run_id: str, cell: str, **extra: str) -> dict:  # type: ignore[type-arg]
+    r = client.post(f"/api/runs/{run_id}/grade", json={"code": cell, **extra})
+    assert r.status_code == 200, r.text
+    doc = GradeDocument.model_validate(r.json())
+    return {row.name: row for row in doc.nodes}
+
+
+def test_an_in_place_change_through_an_alias_is_named_over_http(client: TestClient,  # type: ignore[type-arg]
+                                                                default_run_doc: dict) -> None:
+    cell = MLP_TAPE.exercise_cell().replace("dhprebn = dbndiff.clone()", "dhprebn = dbndiff")
+    rows = grade_rows(client, default_run_doc["run_id"], cell)
+    bndiff = rows["bndiff"]
+    assert bndiff.status == "mismatch" and bndiff.local_status in ("exact", "approx")
+    first = bndiff.diagnosis[0]
+    line_alias = cell.splitlines().index("dhprebn = dbndiff") + 1
+    assert "was right when line" in first and f"line {line_alias} (dhprebn = dbndiff)" in first
+    assert "share storage" in first and "dhprebn = dbndiff.clone()" in first
+    assert not any("upstream" in d for d in bndiff.diagnosis)  # every upstream gradient is right: never blamed
+    assert all(rows[n].status in ("exact", "approx") for n in ("bndiff2", "bnraw", "hprebn"))
+
+
+def test_repeated_indices_are_named_over_http(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
+    cell = MLP_TAPE.exercise_cell().replace(INDEX_ADD_DC, "dC[Xb.view(-1)] += demb.view(-1, 10)")
+    rows = grade_rows(client, default_run_doc["run_id"], cell)
+    c = rows["C"]
+    assert c.status == "mismatch" and c.local_status == "mismatch"
+    assert "repeated indices keeps only one contribution per index" in c.diagnosis[0]
+    assert "characters" in c.diagnosis[0] and "index_add_" in c.diagnosis[0] and "accumulate=True" in c.diagnosis[0]
+
+
+def test_an_answer_that_only_holds_on_this_batch_is_caught_over_http(client: TestClient,  # type: ignore[type-arg]
+                                                                     default_run_doc: dict) -> None:
+    one_hot = "dC = F.one_hot(Xb).float().view(-1, C.shape[0]).T @ demb.view(-1, C.shape[1])"
+    cell = MLP_TAPE.exercise_cell().replace(f"dC = torch.zeros_like(C)\n{INDEX_ADD_DC}", one_hot)
+    rows = grade_rows(client, default_run_doc["run_id"], cell)
+    c = rows["C"]
+    assert c.status in ("exact", "approx")  # this batch holds the last letter, so one_hot happens to be 27 wide
+    failing = [b for b in c.batches if not b.passed]
+    assert failing and "num_classes" in " ".join(failing[0].diagnosis)
+    assert any("on the minibatch of seed" in d and "pass num_classes=27" in d for d in c.diagnosis)
+    # the same over /check: the verdict says where it fails and why
+    r = client.post(f"/api/runs/{default_run_doc['run_id']}/check", json={"node": "C", "code": one_hot})
+    v = CheckVerdict.model_validate(r.json())
+    assert v.passed and any(not b.passed for b in v.batches)
+    assert any("F.one_hot without num_classes" in d for d in v.diagnosis)
+
+
+def test_a_wrong_formula_gets_its_one_edit_fix_and_a_right_one_the_lens(client: TestClient,  # type: ignore[type-arg]
+                                                                        default_run_doc: dict) -> None:
+    r = client.post(f"/api/runs/{default_run_doc['run_id']}/check",
+                    json={"node": "bndiff2", "code": "dbndiff2 = (1.0/n) * torch.ones_like(bndiff2) * dbnvar"})
+    v = CheckVerdict.model_validate(r.json())
+    assert v.fix is not None and v.fix.kind == "count" and v.fix.line == 1 and "use (n-1) instead of n" in v.fix.message
+    r = client.post(f"/api/runs/{default_run_doc['run_id']}/check",
+                    json={"node": "hpreact", "code": "dhpreact = (1.0 - h**2) * dh"})
+    v = CheckVerdict.model_validate(r.json())
+    assert v.status == "approx" and v.lens is not None
+    lens = {row.standard: row for row in v.lens}
+    assert set(lens) == {"torch.allclose", "torch.testing.assert_close", "torch.autograd.gradcheck", "jax check_grads",
+                         "llm.c test_gpt2"}
+    assert all(row.passed for row in v.lens)
+    assert v.rounding is not None and v.rounding.proved is True and v.rounding.ulps >= 1
+
+
+def test_verdicts_and_code_errors_in_german(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
+    r = client.post(f"/api/runs/{default_run_doc['run_id']}/check",
+                    json={"node": "bnmeani", "code": "dbnmeani = (-dbndiff).sum(0)", "lang": "de"})
+    v = r.json()
+    assert "keepdim=True fehlt" in v["diagnosis"][0] and "sollte" in v["diagnosis"][0]
+    assert v["fix"]["message"].startswith("eine Änderung macht es richtig: ergänze keepdim=True")
+    r = client.post(f"/api/runs/{default_run_doc['run_id']}/check", json={"node": "h", "code": "import os", "lang": "de"})
+    assert r.status_code == 400 and r.json()["message"].startswith("Zeile 1, Spalte 1: import ist nicht erlaubt")

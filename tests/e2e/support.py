@@ -53,9 +53,9 @@ def wait_for_figure(page: Page, node: str | None = None, scale: str = "linear", 
     page.wait_for_selector(selector, timeout=TIMEOUT_MS)
 
 
-def api_run(base_url: str, body: dict[str, Any]) -> dict[str, Any]:
+def api_run(base_url: str, body: dict[str, Any], lang: str = "en") -> dict[str, Any]:
     """The server's own answer for a config, fetched without the browser, to compare the page against."""
-    request = urllib.request.Request(f"{base_url}/api/runs", data=json.dumps(body).encode(), method="POST",
+    request = urllib.request.Request(f"{base_url}/api/runs?lang={lang}", data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         doc: dict[str, Any] = json.load(response)
@@ -64,3 +64,48 @@ def api_run(base_url: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def query_of(page: Page) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+# What a broken page prints where text belongs: an object turned into a string, a missing value.
+# Every text node the browser renders (visible elements, SVG text of the graph and the figures, the
+# open dialog), the tooltips of the graph's nodes and the title/aria-label/placeholder attributes of
+# visible elements are scanned. NaN is allowed only inside the page's own "NaN or ±Inf" sentences.
+BROKEN_TEXT_JS = r"""
+() => {
+  const bad = /\[object |\bundefined\b|\bNaN\b|\bnull\b/;
+  const allowed = [/NaN (or|oder) ±Inf/g, /NaN (and|und) /g];
+  const found = [];
+  const where = (el) => el.id ? `#${el.id}`
+    : `${el.tagName.toLowerCase()}.${String(el.className?.baseVal ?? el.className).split(" ")[0]}`;
+  const check = (text, el) => {
+    let rest = text;
+    for (const a of allowed) rest = rest.replace(a, "");
+    const within = where(el.closest("[id]") ?? document.body);
+    if (bad.test(rest)) found.push(`${where(el)} (in ${within}): ${text.trim().slice(0, 200)}`);
+  };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const parent = n.parentElement;
+    if (!parent || parent.closest("script, style, template, noscript")) continue;
+    if (parent.closest("svg title")) {  // a tooltip: shown on hover, if its drawing is on screen
+      if (parent.closest("svg").checkVisibility()) check(n.textContent, parent.parentElement);
+      continue;
+    }
+    if (parent.checkVisibility()) check(n.textContent, parent);
+  }
+  for (const el of document.querySelectorAll("[title], [aria-label], [placeholder]")) {
+    if (!el.checkVisibility()) continue;
+    for (const name of ["title", "aria-label", "placeholder"]) {
+      const value = el.getAttribute(name);
+      if (value) check(value, el);
+    }
+  }
+  return found;
+}
+"""
+
+
+def broken_text(page: Page) -> list[str]:
+    """Rendered text that shows a bug: "[object …]", "undefined", "NaN", "null" (see BROKEN_TEXT_JS)."""
+    found: list[str] = page.evaluate(BROKEN_TEXT_JS)
+    return found

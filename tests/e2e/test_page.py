@@ -200,7 +200,7 @@ def test_network_failure_is_reported_not_swallowed(browser_page: BrowserPage) ->
     def refuse(route: Route) -> None:
         route.abort("connectionrefused")
 
-    page.route("**/api/runs", refuse)
+    page.route("**/api/runs?*", refuse)  # the page sends its language: /api/runs?lang=en
     page.click("#new-batch")
     expect(page.locator("#banner")).to_be_visible()
     expect(page.locator("#banner-text")).to_have_text("No answer from the server. Is it still running?")

@@ -241,7 +241,7 @@ def test_the_seed_notebooks_cell_is_graded_by_node_not_by_its_labels(default_run
     assert rows["h"].variable == "dh" and rows["h"].status == "exact"
     # its da is d(apreact), not dh's alias: the table says where it is instead of judging it as dh
     assert rows["hpreact"].status == "missing"
-    assert "your da holds this gradient" in rows["hpreact"].diagnosis[1]
+    assert "your da holds this gradient" in rows["hpreact"].diagnosis[0]  # the telling line first (issue 14, item 7)
     # and the steps that read its da are judged locally with its own da, made from autograd's dh
     assert rows["bngain"].local_status in ("exact", "approx")
     assert any("cmp(...) lines were skipped" in note for note in report.notes)
@@ -261,3 +261,57 @@ def test_a_cell_that_runs_too_long_is_stopped_and_still_reported(default_run: Ru
     assert rows["h"].status == "exact"  # judged: it ran before the loop
     assert rows["C"].local_status == "error" and rows["C"].local_error is not None
     assert rows["C"].local_error.kind == "timeout"
+
+
+# ---- in a notebook (issue 11, item 7) ---------------------------------------------------------------
+
+def test_a_verdict_shows_compactly_in_a_notebook(default_run: Run) -> None:
+    verdict = check_node(default_run, "bnmeani", "dbnmeani = (-dbndiff).sum(0)")  # with its figure
+    text = repr(verdict)
+    assert len(text) < 400 and "base64" not in text and "bdata" not in text
+    assert text.startswith("<Verdict dbnmeani: shape_mismatch") and "keepdim=True is missing" in text
+    page = verdict._repr_html_()
+    assert page.startswith("<table>") and "<code>dbnmeani</code>" in page and "keepdim=True is missing" in page
+    assert len(page) < 5000 and "base64" not in page
+
+
+def test_a_grade_report_shows_as_a_table_in_a_notebook(default_run: Run) -> None:
+    report = grade_cell(default_run, MLP_TAPE.exercise_cell().replace("dhprebn = dbndiff.clone()", "dhprebn = dbndiff"))
+    assert repr(report) == report.table() and repr(report).startswith("25/26 right end to end")
+    page = report._repr_html_()
+    assert page.startswith("<table><caption>25/26 right end to end") and page.count("<tr>") == 27
+    assert "share storage" in page  # the telling line of the wrong row
+    assert "Ende-zu-Ende" in report.html(lang="de")
+
+
+def test_verdict_json_carries_fix_lens_rounding_and_batches(default_run: Run) -> None:
+    right = check_node(default_run, "hpreact", "dhpreact = (1.0 - h**2) * dh", figure=False).to_dict(figure=False)
+    assert right["fix"] is None and len(right["batches"]) == 3 and all(b["passed"] for b in right["batches"])
+    assert right["rounding"]["proved"] is True and right["rounding"]["ulps"] >= 1 and len(right["rounding"]["index"]) == 2
+    assert {row["standard"] for row in right["lens"]} >= {"torch.testing.assert_close", "llm.c test_gpt2"}
+    json.dumps(right, allow_nan=False)
+    wrong = check_node(default_run, "W2", "dW2 = dlogits.T @ h", figure=False).to_dict(figure=False)
+    assert wrong["fix"]["kind"] == "transpose" and wrong["lens"] is None and wrong["batches"] == []
+    json.dumps(wrong, allow_nan=False)
+
+
+def test_an_approx_answer_that_is_not_rounding_is_told_apart(default_run: Run) -> None:
+    # b1's gradient is zero in exact arithmetic: a sign-flipped answer passes allclose, and the float64
+    # rerun shows whether it is the formula or rounding
+    verdict = check_node(default_run, "b1", "db1 = -dhprebn.sum(0)", figure=False)
+    assert verdict.status == "approx" and verdict.rounding is not None
+    assert any("rerun in float64" in d for d in verdict.diagnosis)
+
+
+def test_a_row_not_reached_names_what_its_own_lines_get_in_words(default_run: Run) -> None:
+    """Issue 11, item 8: no raw status keys ("your dbndiff2 is mismatch"); the cause, as the dojo names it."""
+    cell = MLP_TAPE.exercise_cell().replace("dh = dlogits @ W2.T", "dh = dlogits @ W2").replace(
+        "dbndiff2 = (1.0/(n-1)) * torch.ones_like(bndiff2) * dbnvar", "dbndiff2 = (1.0/n) * torch.ones_like(bndiff2) * dbnvar")
+    assert "dbndiff2 = (1.0/n)" in cell
+    rows = {row.name: row for row in grade_cell(default_run, cell).rows}
+    row = rows["bndiff2"]
+    assert row.status == "missing" and row.local_status == "mismatch"
+    assert row.diagnosis[0].startswith("not reached: the cell stopped at line")
+    assert "your dbndiff2 is wrong: off by a factor of 0.9688 (= (n-1)/n)" in row.diagnosis[1]
+    assert not any(f"is {key}" in d for d in row.diagnosis for key in ("mismatch", "shape_mismatch", "exact", "approx"))
+    assert "your dbnvar is right up to rounding" in rows["bnvar"].diagnosis[1] or "is exact" in rows["bnvar"].diagnosis[1]

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from ninja_core.dojo import allowlist, interpreter
 from ninja_core.dojo.allowlist import Op
+from ninja_core.dojo.edits import MAX_SECONDS
 from ninja_core.dojo.errors import DojoError
 from ninja_core.dojo.judge import check_node
 from ninja_core.dojo.limits import Limits
@@ -117,6 +118,37 @@ STATIC_PAYLOADS: list[tuple[str, str]] = [
     ("C.shape = (1,)", "forbidden"),
     ("x = 1\n" * 5 + "x.__init__", "forbidden"),
     ("print(1)\nimport os", "forbidden"),  # the harmless first line must not run either
+    # strings: only as data arguments of the calls that read text (issue 14), never a value of their own
+    ("''.join(['o', 's'])", "forbidden"),
+    ("'a'.__class__", "forbidden"),
+    ("'a'.upper()", "forbidden"),
+    ("x = 'os'", "forbidden"),
+    ("print('%s' % C)", "forbidden"),
+    ("print('{}'.format(C))", "forbidden"),
+    ("print(f'{C}')", "forbidden"),
+    ("print('a' + 'b')", "forbidden"),
+    ("print(['a'])", "forbidden"),
+    ("print(*('a',))", "forbidden"),
+    ("print('a' if True else 'b')", "forbidden"),
+    ("print(b'x')", "forbidden"),
+    ("print(sep='')", "forbidden"),
+    ("torch.einsum(equation='ij->ji')", "forbidden"),
+    ("C.sum(dim='a')", "forbidden"),
+    ("C.to(dtype='cuda')", "forbidden"),
+    ("C.float('x')", "forbidden"),
+    ("str(C)", "forbidden"),
+    ("bytes(3)", "forbidden"),
+    ("F.one_hot(Xb, num_classes='27')", "forbidden"),
+    ("torch.einsum('ij->ji', C).__class__", "forbidden"),
+    # keywords torch's signatures take, but that a guard does not read: refused, not slipped past the guard
+    ("torch.eye(n=10**6)", "forbidden"),
+    ("C.repeat(repeats=(10**5, 10**5))", "forbidden"),
+    ("torch.matmul(input=C, other=C.T)", "forbidden"),
+    ("F.one_hot(x=Xb)", "forbidden"),
+    ("C.expand(size=(10**5, 27, 10))", "forbidden"),
+    ("torch.tensordot(a=C, b=C, dims=0)", "forbidden"),
+    ("C.sum(0, out=C)", "forbidden"),
+    ("C.clone(memory_format=torch.contiguous_format)", "forbidden"),
     ("(" * 1000 + "1" + ")" * 1000, "limit"),
     ("-(" * 1000 + "1" + ")" * 1000, "limit"),
     ("-" * 3000 + "1", "limit"),
@@ -222,6 +254,14 @@ RUNTIME_PAYLOADS: list[tuple[str, str, tuple[str, str] | None]] = [
     ("list(range(10**9))", "limit", ("builtin", "list")),
     ("print(*[C] * 100_000)", "limit", None),
     ("a = [0]\nfor i in range(100):\n    a = [a]", "limit", None),
+    ("torch.einsum('i,j->ij', torch.ones(10**6), torch.ones(10**6))", "limit", ("torch", "einsum")),
+    ("x = torch.ones(4000, 4000)\ny = torch.einsum('ij,jk->ik', x, x)", "limit", ("torch", "einsum")),
+    ("torch.einsum('i,j,k->', torch.ones(3000), torch.ones(3000), torch.ones(3000))", "limit", ("torch", "einsum")),
+    ("torch.tensordot(torch.ones(10**4), torch.ones(10**4), dims=0)", "limit", ("torch", "tensordot")),
+    ("x = torch.ones(5000, 5000)\ny = torch.tensordot(x, x, dims=1)", "limit", ("torch", "tensordot")),
+    ("torch.diag(torch.ones(1), 10**5)", "limit", ("torch", "diag")),
+    ("torch.ones(10**4).diag_embed()", "limit", ("tensor", "diag_embed")),
+    ("torch.index_select(C, 0, torch.zeros(10**7).long())", "limit", ("torch", "index_select")),
 ]
 
 
@@ -239,7 +279,7 @@ def spies(monkeypatch: pytest.MonkeyPatch) -> dict[tuple[str, str], list[Any]]:
                 _log.append(args)
                 return _fn(*args, **kwargs)
 
-            monkeypatch.setitem(table, name, Op(op.label, fn, op.guard))
+            monkeypatch.setitem(table, name, Op(op.label, fn, op.guard, op.keywords))
     matmul_log = calls.setdefault(("binary", "MatMult"), [])
 
     def matmul(a: Any, b: Any) -> Any:
@@ -409,7 +449,8 @@ def test_mutated_lecture_code_through_check_node_never_escapes(default_run: Run,
         verdict.to_dict()
     except DojoError:
         pass
-    assert time.perf_counter() - started < FUZZ_LIMITS.seconds + FUZZ_MARGIN
+    # the learner's code on its own minibatch, then on the others and in float64 (as much again), the one-edit search
+    assert time.perf_counter() - started < 2 * FUZZ_LIMITS.seconds + MAX_SECONDS + FUZZ_MARGIN
 
 
 def test_cmp_lines_are_skipped_unevaluated(never_interpreted: list[str]) -> None:
