@@ -27,7 +27,7 @@ def test_cli_train_json_has_every_key_and_its_model_samples(net: str, capsys: py
     doc = json.loads(captured.out)
     assert set(doc) >= TRAIN_KEYS and doc["config"]["net"] == net
     assert doc["steps"] == 300 and len(doc["samples"]) == 20 and len(doc["audit"]) == 3
-    assert 0 < doc["cpu_seconds"] and doc["cpu_seconds"] <= doc["seconds"] * 1.05
+    assert doc["cpu_seconds"] > 0 and doc["cpu_seconds"] <= doc["seconds"] * 1.05
     assert all(max(a["max_rel_diff"].values()) <= 1e-5 for a in doc["audit"])
     assert captured.err == ""  # no progress bar with --json (nor without a terminal)
     assert main(["sample", "--model", str(out), "--n", "5", "--seed", "3"]) == 0
