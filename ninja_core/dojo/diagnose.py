@@ -41,7 +41,7 @@ german({
     "{got} should be {want}: dims {dims} are swapped: yours.transpose({i}, {j}) matches autograd's (a transpose is "
     "missing; a view or reshape would give the right shape with the wrong entries)":
         "{got} sollte {want} sein: die Dimensionen {dims} sind vertauscht: deins.transpose({i}, {j}) stimmt mit "
-        "Autograds überein (ein transpose fehlt; ein view oder reshape ergäbe die richtige Form mit falschen Einträgen)",
+        "Autograds überein (ein transpose fehlt; ein view oder reshape würde die richtige Form mit falschen Einträgen ergeben)",
     "dims {dims} are swapped: yours.transpose({i}, {j}) matches autograd's (the same shape here, since both dims "
     "have {size} entries)":
         "die Dimensionen {dims} sind vertauscht: deins.transpose({i}, {j}) stimmt mit Autograds überein (hier "
