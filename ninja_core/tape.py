@@ -15,6 +15,10 @@ A `Tape` is one network's whole forward pass (built by the network for a config,
 `ninja_core.nets`): its steps, its parameters, its fused blocks -- one-step backward formulas
 that replace a span of the chain (the lecture's exercises 2 and 3) -- and its aliases. Every
 walk over a tape below is generic: none of it names a node of any network.
+
+A step or a fused block may carry an `Op`: the standard operation it completes (softmax,
+layernorm, GELU, ...) and which nodes play which part, so the dojo can recognise an operation's
+classic backward mistakes (dojo/ops.py) without knowing any network's node names.
 """
 
 from __future__ import annotations

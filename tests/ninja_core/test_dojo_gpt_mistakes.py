@@ -31,6 +31,7 @@ class Mistake:
     words: tuple[str, ...]  # the diagnosis must contain each
     kind: str  # the operation whose mistake it is (an Op kind), or "shape" for the generic shape findings
     absent: tuple[str, ...] = ()  # the diagnosis must not contain any
+    source: str = ""  # where people report it (the same slip in a forward pass, for the heads)
 
 
 LN_RIGHT = "ln2_rstd_0 * (ln2w_0*dln2_0 - (ln2w_0*dln2_0).mean(-1, keepdim=True) - ln2_norm_0 * (ln2w_0*dln2_0*ln2_norm_0)" \
@@ -42,7 +43,8 @@ GELU_ERF = ("dfch_0 = (0.5 * (1 + torch.erf(fch_0 / 2**0.5)) + fch_0 * torch.exp
 MISTAKES: list[Mistake] = [
     # softmax: only the diagonal s(1-s) of the Jacobian (llm.c's attention_backward has the row sum)
     Mistake("gpt", "preatt_0", "dpreatt_0 = att_0 * (1 - att_0) * datt_0", "mismatch",
-            ("only the diagonal of its Jacobian", "row-sum term is missing", FAR, "llm.c"), "softmax"),
+            ("only the diagonal of its Jacobian", "row-sum term is missing", FAR, "llm.c"), "softmax",
+            source="deeplearning4j/libnd4j#440, Apiquet/DeepLearningFrameworkFromScratchCpp#1"),
     Mistake("gpt", "preatt_masked_0", "dpreatt_masked_0 = att_0 * (1 - att_0) * datt_0", "mismatch",
             ("only the diagonal of its Jacobian", "row-sum term is missing"), "softmax"),
     Mistake("gpt", "preatt_1", "dpreatt_1 = att_1 * (datt_1 - (att_1 * datt_1).sum(-2, keepdim=True))", "mismatch",
@@ -96,13 +98,13 @@ MISTAKES: list[Mistake] = [
     # heads split or merged with a view where a transpose belongs
     Mistake("gpt", "y_0", "dy_0 = datty_0.view(B, nh, T, hs)", "mismatch",
             ("viewed straight as y_0's shape", "heads and time mixed", "datty_0.view(B, T, nh, hs).transpose(1, 2)"),
-            "merge_heads"),
+            "merge_heads", source="jsbaan/transformer-from-scratch#6, hyunwoongko/transformer#15"),
     Mistake("gpt", "y_1", "dy_1 = datty_1.view(B, T, nh, hs)", "shape_mismatch",
             ("dims 1, 2 (head, time) are swapped", "transpose(1, 2)", "a transpose is missing"), "merge_heads"),
     Mistake("gpt", "qkv_0", "dqkv_0 = torch.zeros_like(qkv_0)\ndqkv_0[:, :, :C] = dq_0.view(B, T, C)\n"
             "dqkv_0[:, :, C:2*C] = dk_0.view(B, T, C)\ndqkv_0[:, :, 2*C:] = dv_0.reshape(B, T, C)", "mismatch",
             ("view or reshape where a transpose belongs", "q_0, k_0, v_0", "dq_0.transpose(1, 2).reshape(B, T, C)"),
-            "split_heads"),
+            "split_heads", source="reczoo/FuxiCTR#30"),
     Mistake("gpt", "qkv_1", "dqkv_1 = torch.zeros_like(qkv_1)\ndqkv_1[:, :, :C] = dq_1.transpose(1, 2).reshape(B, T, C)\n"
             "dqkv_1[:, :, C:2*C] = dk_1.transpose(1, 2).reshape(B, T, C)\ndqkv_1[:, :, 2*C:] = dv_1.reshape(B, T, C)",
             "mismatch", ("the gradient of v_1 back with a view or reshape",), "split_heads"),

@@ -17,6 +17,7 @@ from ninja_core.dojo.judge import check_node
 from ninja_core.dojo.limits import DEFAULT_LIMITS
 from ninja_core.nets import NETS, get_net
 from ninja_core.run import Run, check
+from tests.ninja_core.test_dojo_german import assert_german
 
 TAPE = get_net("gpt").tape(Config(net="gpt"))
 
@@ -140,3 +141,6 @@ def test_the_gelu_of_the_erf_form_is_named_even_where_allclose_passes_it(dataset
         verdict.diagnosis[0]
     assert any("more than rounding" in d for d in verdict.diagnosis)
     assert verdict.rounding is not None and verdict.rounding["proved"] is False
+    german = verdict.to_dict(figure=False, lang="de")["diagnosis"]
+    assert german[0].startswith("approx, aber näher an einem typischen Fehler")
+    assert_german(german)
