@@ -1,11 +1,15 @@
 """Say in plain words what is wrong with a learner's gradient, for the mistakes learners really make.
 
 Each check compares the learner's tensor ("yours") with autograd's ("expected") and returns
-sentences; `diagnose` runs them in order of how much they explain: not a tensor, NaN/Inf, wrong
-shape (with the broadcasting reason, naming the network's dimensions: batch, time, ...), all
-zeros, a write through repeated indices, sign, transposed, the local derivative without the
-upstream gradient (the chain rule forgotten), a constant factor (named: n, 1/n, n-1, n1/n, 2, ...),
-one accumulation branch missing or doubled, and where the entries differ.
+sentences; `diagnose` runs them in order of how much they explain: not a tensor, NaN/Inf (a causal
+mask's -inf carried into the gradient), wrong shape (with the broadcasting reason, naming the
+network's dimensions: batch, time, ...; two dims swapped), all zeros, a write through repeated
+indices, sign, transposed or two dims swapped, the classic backward mistakes of a tagged standard
+operation (ops.py: softmax, causal mask, GELU, layernorm, the scale 1/sqrt(hs), heads, residual),
+the local derivative without the upstream gradient (the chain rule forgotten), a constant factor
+(named: n, 1/n, n-1, n1/n, 2, ...; among equal counts, the one of the dims the forward reduces),
+one accumulation branch missing or doubled, and where the entries differ. A wrong answer that
+llm.c's absolute 2e-2 would pass gets one more line: how far above rounding it is.
 
 Every sentence is a `Text` (ninja_core.i18n): English as a str, German on `localize(..., "de")`.
 The network is known only through `run.tape` and `run.net` (axes, constant_axes): nothing here

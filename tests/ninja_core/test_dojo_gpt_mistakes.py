@@ -24,12 +24,13 @@ FAR = "far above rounding"  # the verdict says so when llm.c's 2e-2 would pass a
 
 @dataclass(frozen=True)
 class Mistake:
-    run: str  # "gpt" (defaults: head size 8) or "hs4" (n_head 8: head size 4, the scale is exactly 1/2)
+    run: str  # "gpt" (defaults: head size 8), "hs4" (n_head 8: head size 4, the scale is exactly 1/2) or "t4"
+    # (block_size 4 = n_head: heads and time swapped keep the shape)
     node: str
     code: str
     status: str  # mismatch, shape_mismatch (or exact / approx for what must not be flagged)
     words: tuple[str, ...]  # the diagnosis must contain each
-    kind: str  # the operation whose mistake it is (an Op kind), or "shape" for the generic shape findings
+    kind: str  # the operation whose mistake it is (an Op kind), or "generic" for findings any network gets
     absent: tuple[str, ...] = ()  # the diagnosis must not contain any
     source: str = ""  # where people report it (the same slip in a forward pass, for the heads)
 
@@ -118,12 +119,22 @@ MISTAKES: list[Mistake] = [
             "residual", ("nh/T",)),
     # parameter gradients of 3-D activations summed over the batch or the time only
     Mistake("gpt", "qkvb_0", "dqkvb_0 = dqkv_0.sum(0)", "shape_mismatch",
-            ("leaves out dim 1 (time)", "sum over dims 0, 1 (batch, time)"), "shape"),
-    Mistake("gpt", "fcb_1", "dfcb_1 = dfch_1.sum(1)", "shape_mismatch", ("leaves out dim 0 (batch)",), "shape"),
+            ("leaves out dim 1 (time)", "sum over dims 0, 1 (batch, time)"), "generic"),
+    Mistake("gpt", "fcb_1", "dfcb_1 = dfch_1.sum(1)", "shape_mismatch", ("leaves out dim 0 (batch)",), "generic"),
     Mistake("gpt", "ln1w_0", "dln1w_0 = (ln1_norm_0 * dln1_0).sum(0)", "shape_mismatch",
-            ("leaves out dim 1 (time)",), "shape"),
+            ("leaves out dim 1 (time)",), "generic"),
     Mistake("gpt", "attprojw_0", "dattprojw_0 = dattproj_0.transpose(1, 2) @ atty_0", "shape_mismatch",
-            ("sum over dim 0", "summing yours over dim 0 would match autograd"), "shape"),
+            ("sum over dim 0", "summing yours over dim 0 would match autograd"), "generic"),
+    # heads and time swapped where both have 4 entries: the same shape, a transpose away
+    Mistake("t4", "y_0", "dy_0 = datty_0.view(B, T, nh, hs)", "mismatch",
+            ("dims 1, 2 (head, time) are swapped", "yours.transpose(1, 2) matches", "both dims have 4 entries"),
+            "generic"),
+    # a count named by the dimension the forward reduces over: B and C are both 32, layernorm's is C
+    Mistake("gpt", "ln1_diff2_0", "dln1_diff2_0 = torch.ones_like(ln1_diff2_0) * dln1_var_0", "mismatch",
+            ("off by a factor of 32 (= C)", "did you forget 1/C?"), "generic", ("1/B",)),
+    # the loss averages over batch and time, n = B*T: dividing by B alone leaves out the time
+    Mistake("gpt", "logprobs", "dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb] = -1.0", "mismatch",
+            ("off by a factor of 256 (= n)",), "generic", (FAR,)),
 ]
 
 # What is not a mistake: leaving the causal mask out of the backward (d<masked> is 0 there already).
@@ -145,11 +156,12 @@ def one_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def runs(dataset: Dataset) -> dict[str, Run]:
-    return {"gpt": check(Config(net="gpt"), dataset), "hs4": check(Config(net="gpt", n_head=8), dataset)}
+    return {"gpt": check(Config(net="gpt"), dataset), "hs4": check(Config(net="gpt", n_head=8), dataset),
+            "t4": check(Config(net="gpt", block_size=4), dataset)}
 
 
 def test_the_table_covers_every_tagged_kind_of_operation() -> None:
-    assert {m.kind for m in MISTAKES} == {*MAKERS, "split_heads", "shape"}
+    assert {m.kind for m in MISTAKES} == {*MAKERS, "split_heads", "generic"}
 
 
 @pytest.mark.parametrize("m", MISTAKES, ids=[f"{m.kind}-{m.node}-{i}" for i, m in enumerate(MISTAKES)])
