@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ninja_core.config import LIMITS, Config
+from ninja_core.dojo import source_limits
 from ninja_core.nets import NETS
 
 _D = Config()
@@ -219,6 +220,19 @@ class ErrorBody(BaseModel):
     detail: list[dict[str, Any]] | None = None
 
 
+# Code fields are capped by the request body limit (413) long before this; below it, the network's own
+# source limit answers with a 400 that names it (ninja_core.dojo.source_limits: twice the reference).
+CODE_MAX_CHARS = 64 * 1024
+
+
+def _source_limits(kind: str) -> str:
+    """'mlp, wavenet: 16,384; gpt: 40,960' -- each network's limit for `kind` ("node" or "cell")."""
+    by_size: dict[int, list[str]] = {}
+    for name, net in NETS.items():
+        by_size.setdefault(getattr(source_limits(net), kind), []).append(name)
+    return "; ".join(f"{', '.join(names)}: {size:,}" for size, names in by_size.items())
+
+
 class CheckRequest(BaseModel):
     """Body of POST /api/runs/{run_id}/check: one node's gradient, written by the learner."""
 
@@ -227,7 +241,9 @@ class CheckRequest(BaseModel):
     node: str = Field(max_length=40, pattern=NODE_NAME_CHARS,
                       description="the node whose gradient the code computes (one of the run's nodes; the MLP also "
                                   "takes the seed notebook's zprebn, apreact, a)")
-    code: str = Field(max_length=16_384, description="Python subset; the answer is d<node> or the last expression (≤ 4 KB)")
+    code: str = Field(max_length=CODE_MAX_CHARS, description="Python subset; the answer is d<node> or the last expression. "
+                      f"Bytes of UTF-8 allowed, per network: {_source_limits('node')}; longer code is a 400 (kind "
+                      "limit) naming the limit")
     lang: Literal["en", "de"] = Field("en", description="language of the figure's labels")
 
 
@@ -236,7 +252,9 @@ class GradeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(max_length=16_384, description="the whole exercise-1 cell; every d<name> it defines is judged (≤ 16 KB)")
+    code: str = Field(max_length=CODE_MAX_CHARS, description="the whole exercise-1 cell; every d<name> it defines is "
+                      "judged. Bytes of UTF-8 allowed, per network (twice its longest reference cell, in whole 4 KiB): "
+                      f"{_source_limits('cell')}; longer code is a 400 (kind limit) naming the limit")
 
 
 class FixInfo(BaseModel):

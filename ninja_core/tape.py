@@ -15,6 +15,10 @@ A `Tape` is one network's whole forward pass (built by the network for a config,
 `ninja_core.nets`): its steps, its parameters, its fused blocks -- one-step backward formulas
 that replace a span of the chain (the lecture's exercises 2 and 3) -- and its aliases. Every
 walk over a tape below is generic: none of it names a node of any network.
+
+A step or a fused block may carry an `Op`: the standard operation it completes (softmax,
+layernorm, GELU, ...) and which nodes play which part, so the dojo can recognise an operation's
+classic backward mistakes (dojo/ops.py) without knowing any network's node names.
 """
 
 from __future__ import annotations
@@ -32,6 +36,34 @@ VARIANTS: tuple[str, ...] = ("chain", "fused")
 
 
 @dataclass(frozen=True)
+class Op:
+    """What standard operation a step (or a fused block) computes, and which nodes play its parts:
+    a tag for diagnoses that know an operation's typical backward mistakes (the dojo's ops.py), set
+    where a network's builder creates the step. Generic: a kind and named roles, never a network.
+
+        Op.of("softmax", x="preatt_masked_0", out="att_0")    # softmax over dim -1 of x
+        Op.of("scale", x="scores_0", out="preatt_0", factor="scale", root="hs")   # * 1/sqrt(hs)
+
+    A role names a node or a constant of the network (`factor`, `root`, `count`, `mask`)."""
+
+    kind: str  # softmax, causal_mask, layernorm, gelu_tanh, scale, split_heads, merge_heads, residual
+    roles: tuple[tuple[str, str], ...]  # (role, name), hashable like the rest of a Step
+
+    @classmethod
+    def of(cls, kind: str, **roles: str) -> Op:
+        return cls(kind, tuple(roles.items()))
+
+    def __getitem__(self, role: str) -> str:
+        for name, value in self.roles:
+            if name == role:
+                return value
+        raise KeyError(role)
+
+    def get(self, role: str, default: str = "") -> str:
+        return next((value for name, value in self.roles if name == role), default)
+
+
+@dataclass(frozen=True)
 class Grad:
     wrt: str  # the input this branch sends gradient to
     formula: str  # the line(s) a learner writes for this branch
@@ -46,6 +78,7 @@ class Step:
     run: Callable[[Values], torch.Tensor]  # the forward line as code
     grads: tuple[Grad, ...]  # local backward, one entry per input that needs a gradient
     reads: tuple[str, ...] = ()  # inputs that carry no gradient (Xb, Yb): edges of the graph only
+    op: Op | None = None  # the standard operation this step completes (its output step), if tagged
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -63,6 +96,7 @@ class FusedBlock:
     formula: str
     compute: GradFn  # (values, d<out>) -> d<wrt>
     note: str = ""
+    op: Op | None = None  # the standard operation the block's one step differentiates, if tagged
 
     def replaces(self, step_out: str) -> bool:
         """Whether the block's formula replaces the branch to `wrt` from the step making `step_out`: the
@@ -115,6 +149,16 @@ class Tape:
     def edges(self) -> tuple[tuple[str, str], ...]:
         """Forward edges (input -> output), including the minibatch's, which carry no gradient."""
         return tuple((name, step.out) for step in self.steps for name in (*step.inputs, *step.reads))
+
+    @cached_property
+    def ops(self) -> tuple[Op, ...]:
+        """Every tagged operation of the tape, the steps' and the fused blocks' (each once), in forward
+        order: what a diagnosis may recognise besides the primitives."""
+        found: dict[Op, None] = {}
+        for op in [s.op for s in self.steps] + [b.op for b in self.fused]:
+            if op is not None:
+                found.setdefault(op, None)
+        return tuple(found)
 
     def resolve(self, name: str) -> str | None:
         """A node name as a user may type it (aliases included), or None if unknown."""

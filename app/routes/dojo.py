@@ -1,7 +1,8 @@
 """The dojo: a learner's own gradient for a node (or a whole exercise cell), judged against autograd.
 
 The code runs in ninja_core's AST interpreter (never eval/exec), on a small thread pool so the event
-loop stays free; the interpreter stops itself at its own deadline (2 s)."""
+loop stays free; the interpreter stops itself at its own deadline (2 s). How long the code may be is the
+network's (ninja_core.dojo.source_limits); longer code is a 400 naming the limit."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ninja_core.dojo import DEFAULT_LIMITS, DojoError, UnknownNodeError, check_node, grade_cell
+from ninja_core.dojo import DojoError, UnknownNodeError, check_node, grade_cell
 
 from ..deps import RegistryDep
 from ..errors import error_response
@@ -21,10 +22,10 @@ from ..schemas import CheckRequest, CheckVerdict, CodeErrorBody, ErrorBody, Grad
 from ..serialise import ORJSON
 
 router = APIRouter(prefix="/api/runs", tags=["dojo"])
-CELL_LIMITS = DEFAULT_LIMITS.__class__(source_bytes=16 * 1024)  # a whole cell with comments is longer than one formula
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": CodeErrorBody, "description": "the code was refused or failed: kind, message, line, col"},
+    400: {"model": CodeErrorBody, "description": "the code was refused or failed: kind, message, line, col (kind "
+                                                 "limit: longer than the network's source limit, which it names)"},
     404: {"model": ErrorBody, "description": "unknown or malformed run id"},
     413: {"model": ErrorBody, "description": "the request body is over the server's limit"},
     422: {"model": ErrorBody, "description": "malformed body, or a node that is not one of the run's network"},
@@ -80,7 +81,7 @@ async def grade(request: Request, run_id: str, body: GradeRequest, registry: Reg
     _, run = await registry.get_by_id(run_id)
     pool: DojoPool = request.app.state.dojo_pool
     try:
-        report = await pool.run(grade_cell, run, body.code, limits=CELL_LIMITS)
+        report = await pool.run(grade_cell, run, body.code)  # the network's limits (a GPT cell is up to 40 KiB)
     except DojoError as exc:
         return code_error(exc, getattr(body, "lang", "en"))
     return ORJSON(report.to_dict(lang=getattr(body, "lang", "en")))

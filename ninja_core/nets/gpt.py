@@ -240,6 +240,10 @@ class GPT(Network):
         tril = torch.ones(T, T, dtype=torch.bool, device=Xb.device).tril()
         return {"n": B * T, "B": B, "T": T, "C": C, "nh": nh, "hs": hs, "scale": 1.0 / math.sqrt(hs), "tril": tril}
 
+    def constant_axes(self, name: str) -> tuple[str, ...]:
+        # n = B*T positions: the loss averages over batch *and* time (dividing by B alone is a classic slip)
+        return {"n": ("batch", "time"), "B": ("batch",), "T": ("time",), "C": ("channel",)}.get(name, ())
+
     def cells(self, cfg: Config) -> int:
         B, T, C = cfg.batch_size, cfg.block_size, cfg.n_embd
         return max(B * T * 4 * C, B * cfg.n_head * T * T)  # fch (B, T, 4C) or att (B, nh, T, T)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 from ..i18n import german, tr
-from ..tape import FusedBlock, Grad, Step, Values
+from ..tape import FusedBlock, Grad, Op, Step, Values
 
 LN_EPS = 1e-5  # llm.c's and torch.nn.LayerNorm's epsilon
 GELU_SCALING = (2 / torch.pi) ** 0.5  # sqrt(2/pi), llm.c's GELU_SCALING_FACTOR, written as the formulas write it
@@ -229,8 +229,14 @@ def layernorm(x: str, prefix: str, w: str, b: str, suffix: str = "", residual: b
             Grad(w, f"d{w} = ({norm} * d{out}).sum((0, 1))", lambda v, d: (d * v[norm]).sum((0, 1))),
             Grad(b, f"d{b} = d{out}.sum((0, 1))", lambda v, d: d.sum((0, 1))),
             Grad(norm, f"d{norm} = {w} * d{out}", lambda v, d: d * v[w]),
-        )),
+        ), op=layernorm_op(x, prefix, w, suffix)),
     ]
+
+
+def layernorm_op(x: str, prefix: str, w: str, suffix: str) -> Op:
+    """The tag of one layernorm (over dim -1, dividing by C) for the dojo's diagnoses."""
+    _, _, diff2, var, rstd, norm = layernorm_names(prefix, suffix)
+    return Op.of("layernorm", x=x, out=prefix + suffix, w=w, norm=norm, rstd=rstd, diff2=diff2, var=var, count="C")
 
 
 def fused_layernorm(x: str, prefix: str, w: str, suffix: str = "", residual: bool = False) -> FusedBlock:
@@ -251,6 +257,7 @@ def fused_layernorm(x: str, prefix: str, w: str, suffix: str = "", residual: boo
         note=tr("LayerNorm's backward from d{out} straight to d{x} (llm.c's layernorm_backward): the mean term and "
                 "the normalised-mean term, times rstd. Float32 rounds it differently from the chain: 'approx', not "
                 "'exact'.", out=out, x=x),
+        op=layernorm_op(x, prefix, w, suffix),
     )
 
 
@@ -286,7 +293,7 @@ def split_heads(out: str, qkv: str, which: str, first: bool) -> Step:
                 ".contiguous() gives q, k and v memory of their own: without it autograd's batched matmuls read the "
                 "strided slices in another layout than the backward's matmuls, and dq and datt came out 'approx' "
                 "(measured: maxdiff 7e-13 and 3e-11 at the defaults) instead of bit for bit.")),
-    ))
+    ), op=Op.of("split_heads", x=qkv, out=out, dims="1,2"))
 
 
 def scores(out: str, q: str, k: str) -> Step:
@@ -318,7 +325,7 @@ def scale_scores(out: str, x: str) -> Step:
              tr("The scale 1/sqrt(hs) multiplies the gradient as it multiplies the scores. Forgetting it makes "
                 "dscores sqrt(hs) times too large: exactly 2 for a head size of 4, which looks like a branch counted "
                 "twice.")),
-    ))
+    ), op=Op.of("scale", x=x, out=out, factor="scale", root="hs"))
 
 
 def causal_mask(out: str, x: str) -> Step:
@@ -328,7 +335,7 @@ def causal_mask(out: str, x: str) -> Step:
              tr("Masked entries (above the diagonal) get gradient 0: the mask replaced them by -inf, a constant. "
                 "Leaving the mask out of the backward gives the same result here, since datt is 0 there already "
                 "(att is 0).")),
-    ))
+    ), op=Op.of("causal_mask", x=x, out=out, mask="tril"))
 
 
 def softmax_names(prefix: str, suffix: str) -> tuple[str, ...]:
@@ -370,7 +377,7 @@ def softmax(x: str, prefix: str, suffix: str) -> list[Step]:
             Grad(counts_sum_inv, f"d{counts_sum_inv} = ({counts} * d{out}).sum(-1, keepdim=True)",
                  lambda v, d: (d * v[counts]).sum(-1, keepdim=True)),
             Grad(counts, f"d{counts} = {counts_sum_inv} * d{out}", lambda v, d: d * v[counts_sum_inv]),
-        )),
+        ), op=Op.of("softmax", x=x, out=out, dim="-1")),
     ]
 
 
@@ -390,6 +397,7 @@ def fused_softmax(x: str, masked: str, prefix: str, suffix: str) -> FusedBlock:
         note=tr("The softmax's backward from d{out} straight to d{x} (llm.c's attention_backward): att * (datt - "
                 "(att * datt).sum(-1)), the row-sum term included. Masked entries come out 0 by themselves (att is 0 "
                 "there). Float32 rounds it differently from the chain: 'approx', not 'exact'.", out=out, x=x),
+        op=Op.of("softmax", x=x, out=out, dim="-1"),  # over the mask too: its masked entries are 0 in att
     )
 
 
@@ -409,7 +417,7 @@ def merge_heads(out: str, y: str) -> Step:
              lambda v, d: d.view(v["B"], v["T"], v["nh"], v["hs"]).transpose(1, 2),
              tr("Merging the heads is the split's inverse: back to (B, T, nh, hs), then time moves before the heads "
                 "again. A view straight to (B, nh, T, hs) would be the right shape with the wrong entries.")),
-    ))
+    ), op=Op.of("merge_heads", x=y, out=out, dims="1,2"))
 
 
 def residual(out: str, x: str, f: str, first: bool) -> Step:
@@ -420,7 +428,7 @@ def residual(out: str, x: str, f: str, first: bool) -> Step:
     return Step(out, f"{x} + {f}", lambda v: v[x] + v[f], (
         Grad(x, f"d{x} {_op(first)} d{out}.clone()", lambda v, d: d.clone(), note),
         Grad(f, f"d{f} = d{out}.clone()", lambda v, d: d.clone()),
-    ))
+    ), op=Op.of("residual", x=x, f=f, out=out))
 
 
 # ---- GELU, tanh approximation (llm.c's gelu_forward / gelu_backward), one primitive per node -----
@@ -456,7 +464,7 @@ def gelu(x: str, out: str, suffix: str) -> list[Step]:
         Step(out, f"0.5 * {x} * (1 + {th})", lambda v: 0.5 * v[x] * (1 + v[th]), (
             Grad(x, f"d{x} = 0.5 * (1 + {th}) * d{out}", lambda v, d: d * (1 + v[th]) * 0.5),
             Grad(th, f"d{th} = 0.5 * {x} * d{out}", lambda v, d: d * (0.5 * v[x])),
-        )),
+        ), op=Op.of("gelu_tanh", x=x, out=out, tanh=th)),
     ]
 
 
@@ -477,4 +485,5 @@ def fused_gelu(x: str, out: str, suffix: str) -> FusedBlock:
         note=tr("GELU's backward in one step (llm.c's gelu_backward, tanh approximation): 0.5(1 + tanh) + 0.5 x "
                 "sech^2 sqrt(2/pi) (1 + 3*0.044715 x^2). Float32 rounds it differently from the chain: 'approx', "
                 "not 'exact'."),
+        op=Op.of("gelu_tanh", x=x, out=out, tanh=th),
     )

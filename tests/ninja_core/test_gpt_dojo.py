@@ -11,15 +11,15 @@ import torch
 from ninja_core.cli import main
 from ninja_core.config import Config
 from ninja_core.data import Dataset
+from ninja_core.dojo import DojoError, source_limits
 from ninja_core.dojo.grade import grade_cell
 from ninja_core.dojo.judge import check_node
-from ninja_core.dojo.limits import DEFAULT_LIMITS, Limits
-from ninja_core.nets import get_net
+from ninja_core.dojo.limits import DEFAULT_LIMITS
+from ninja_core.nets import NETS, get_net
 from ninja_core.run import Run, check
+from tests.ninja_core.test_dojo_german import assert_german
 
 TAPE = get_net("gpt").tape(Config(net="gpt"))
-# The whole GPT cell is ~7 KB (2 layers): over the dojo's default 4 KB source limit, which was sized for the MLP.
-CELL_LIMITS = Limits(source_bytes=16_384, seconds=10.0)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -61,14 +61,16 @@ def test_every_fused_formula_passes(gpt_run: Run, gpt_run64: Run, block: object)
     assert verdict.passed and (verdict.comparison.maxdiff or 0.0) <= 1e-12, (wrt, verdict.diagnosis)
     verdict32 = check_node(gpt_run, wrt, formula, figure=False)
     assert verdict32.comparison.relerr is not None and verdict32.comparison.relerr < 1e-5, wrt
+    for v in (verdict, verdict32):  # a right formula is never taken for one of the classic mistakes (dojo/ops.py)
+        assert not any("typical mistake" in d for d in v.diagnosis), (wrt, v.diagnosis)
 
 
 @pytest.mark.parametrize("fixture", ["gpt_run", "gpt_run64"])
 def test_the_whole_reference_cell_grades_121_of_121(fixture: str, request: pytest.FixtureRequest) -> None:
     run: Run = request.getfixturevalue(fixture)
     cell = TAPE.exercise_cell()
-    assert len(cell.encode()) > DEFAULT_LIMITS.source_bytes  # why CELL_LIMITS: see there
-    report = grade_cell(run, cell, limits=CELL_LIMITS)
+    assert len(cell.encode()) > DEFAULT_LIMITS.source_bytes  # the GPT's own limits apply by default
+    report = grade_cell(run, cell)
     assert report.error is None and report.complete
     assert [row.name for row in report.rows] == list(TAPE.backward_order)
     assert {row.name: row.status for row in report.rows if row.status != "exact"} == {}
@@ -103,3 +105,42 @@ def test_cli_check_runs_the_gpt(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_bad_sizes_exit_2_naming_the_rule(argv: list[str], phrase: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--net", "gpt", "--no-gradcheck", *argv]) == 2
     assert phrase in capsys.readouterr().err
+
+
+def test_the_source_limits_fit_each_network(dataset: Dataset) -> None:
+    """Twice the longest reference (a node's formula, the whole cell at the largest sizes), in whole
+    4 KiB, at least 4 KiB / 16 KiB: the GPT's cell grows with n_layer (4 KB at 1 layer, 19 KB at 6)."""
+    for net in NETS.values():
+        limits = source_limits(net)
+        assert limits.node >= max(4096, 2 * limits.reference_node) and limits.node % 4096 == 0
+        assert limits.cell >= max(16_384, 2 * limits.reference_cell) and limits.cell % 4096 == 0
+    gpt = source_limits(get_net("gpt"))
+    six = get_net("gpt").tape(Config(net="gpt", n_layer=6)).exercise_cell()
+    assert gpt.reference_cell == len(six.encode()) > 16_384 and gpt.cell == 40_960
+    assert source_limits(get_net("mlp")).cell == source_limits(get_net("wavenet")).cell == 16_384
+    run6 = check(Config(net="gpt", n_layer=6), dataset)
+    report = grade_cell(run6, six + "\n# " + "x" * (gpt.cell - len(six.encode()) - 4))  # right at the limit
+    assert report.totals["passed"] == 321
+    with pytest.raises(DojoError) as info:
+        grade_cell(run6, six + "\n# " + "x" * (gpt.cell - len(six.encode())))
+    assert info.value.kind == "limit" and "40,960" in info.value.message
+    with pytest.raises(DojoError) as info:
+        check_node(run6, "y_0", "dy_0 = datty_0.view(B, T, nh, hs).transpose(1, 2)\n#" + "x" * 4096)
+    assert info.value.kind == "limit" and "4,096" in info.value.message
+
+
+def test_the_gelu_of_the_erf_form_is_named_even_where_allclose_passes_it(dataset: Dataset) -> None:
+    """At n_embd 16 the erf form's derivative is within allclose of the tanh form's: 'approx', yet the
+    verdict names the mistake, and the float64 rerun says it is more than rounding."""
+    run = check(Config(net="gpt", n_embd=16, n_head=2), dataset)
+    code = ("dfch_0 = (0.5 * (1 + torch.erf(fch_0 / 2**0.5)) + fch_0 * torch.exp(-fch_0**2 / 2) / (2 * torch.pi)**0.5)"
+            " * dfch_gelu_0")
+    verdict = check_node(run, "fch_0", code, figure=False)
+    assert verdict.status == "approx"
+    assert verdict.diagnosis[0].startswith("approx, yet nearer to a typical mistake") and "exact GELU" in \
+        verdict.diagnosis[0]
+    assert any("more than rounding" in d for d in verdict.diagnosis)
+    assert verdict.rounding is not None and verdict.rounding["proved"] is False
+    german = verdict.to_dict(figure=False, lang="de")["diagnosis"]
+    assert german[0].startswith("approx, aber näher an einem typischen Fehler")
+    assert_german(german)
