@@ -8,14 +8,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ninja_core.config import LIMITS, Config
-from ninja_core.dojo.limits import DEFAULT_LIMITS
+from ninja_core.dojo import source_limits
 from ninja_core.nets import NETS
 
 _D = Config()
-# The dojo's own limits on a learner's program, stated in the schema (a string longer than this is
-# refused before it runs): one formula, and a whole cell with its comments.
-CHECK_SOURCE_BYTES = DEFAULT_LIMITS.source_bytes
-CELL_SOURCE_BYTES = 16 * 1024
 NODE_NAME_CHARS = r"^[A-Za-z_][A-Za-z0-9_]*$"  # the node names of every network are Python identifiers
 Status = Literal["exact", "approx", "mismatch", "shape_mismatch", "missing"]
 
@@ -230,6 +226,19 @@ class ErrorBody(BaseModel):
     detail: list[dict[str, Any]] | None = None
 
 
+# Code fields are capped by the request body limit (413) long before this; below it, the network's own
+# source limit answers with a 400 that names it (ninja_core.dojo.source_limits: twice the reference).
+CODE_MAX_CHARS = 64 * 1024
+
+
+def _source_limits(kind: str) -> str:
+    """'mlp, wavenet: 16,384; gpt: 40,960' -- each network's limit for `kind` ("node" or "cell")."""
+    by_size: dict[int, list[str]] = {}
+    for name, net in NETS.items():
+        by_size.setdefault(getattr(source_limits(net), kind), []).append(name)
+    return "; ".join(f"{', '.join(names)}: {size:,}" for size, names in by_size.items())
+
+
 class CheckRequest(BaseModel):
     """Body of POST /api/runs/{run_id}/check: one node's gradient, written by the learner."""
 
@@ -238,8 +247,9 @@ class CheckRequest(BaseModel):
     node: str = Field(max_length=40, pattern=NODE_NAME_CHARS,
                       description="the node whose gradient the code computes (one of the run's nodes; the MLP also "
                                   "takes the seed notebook's zprebn, apreact, a)")
-    code: str = Field(max_length=CHECK_SOURCE_BYTES, description=(
-        f"Python subset; the answer is d<node> or the last expression (at most {CHECK_SOURCE_BYTES} bytes of UTF-8)"))
+    code: str = Field(max_length=CODE_MAX_CHARS, description="Python subset; the answer is d<node> or the last expression. "
+                      f"Bytes of UTF-8 allowed, per network: {_source_limits('node')}; longer code is a 400 (kind "
+                      "limit) naming the limit")
     lang: Literal["en", "de"] = Field("en", description="language of the figure's labels and the messages")
 
 
@@ -249,8 +259,9 @@ class GradeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid",
                               json_schema_extra={"examples": [{"code": "dlogprobs = torch.zeros_like(logprobs)"}]})
 
-    code: str = Field(max_length=CELL_SOURCE_BYTES, description=(
-        f"the whole exercise-1 cell; every d<name> it defines is judged (at most {CELL_SOURCE_BYTES} bytes of UTF-8)"))
+    code: str = Field(max_length=CODE_MAX_CHARS, description="the whole exercise-1 cell; every d<name> it defines is "
+                      "judged. Bytes of UTF-8 allowed, per network (twice its longest reference cell, in whole 4 KiB): "
+                      f"{_source_limits('cell')}; longer code is a 400 (kind limit) naming the limit")
     lang: Literal["en", "de"] = Field("en", description="language of the messages")
 
 

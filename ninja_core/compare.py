@@ -122,6 +122,17 @@ STANDARDS: tuple[Standard, ...] = (
 )
 
 
+LLMC = STANDARDS[-1]  # llm.c's absolute 2e-2: what a transformer's hand-written backward is usually held to
+
+
+def standard_passes(standard: Standard, manual: torch.Tensor, reference: torch.Tensor) -> bool:
+    """Whether `manual` passes `standard` against `reference` (same shape; compared in its dtype)."""
+    rtol, atol = standard.float64 if reference.dtype == torch.float64 else standard.float32
+    with torch.no_grad():
+        m = manual.detach().to(reference.dtype)
+        return bool(((m - reference).abs() <= atol + rtol * reference.abs()).logical_or_(m == reference).all())
+
+
 def lens(manual: torch.Tensor, reference: torch.Tensor) -> list[dict[str, Any]]:
     """The verdict under each of STANDARDS: passed, and `used`, the largest share of the tolerance
     any entry takes (max |d| / (atol + rtol |reference|); <= 1 passes, None when infinite).

@@ -15,6 +15,10 @@ A `Tape` is one network's whole forward pass (built by the network for a config,
 `ninja_core.nets`): its steps, its parameters, its fused blocks -- one-step backward formulas
 that replace a span of the chain (the lecture's exercises 2 and 3) -- and its aliases. Every
 walk over a tape below is generic: none of it names a node of any network.
+
+A step or a fused block may carry an `Op`: the standard operation it completes (softmax,
+layernorm, GELU, ...) and which nodes play which part, so the dojo can recognise an operation's
+classic backward mistakes (dojo/ops.py) without knowing any network's node names.
 """
 
 from __future__ import annotations
@@ -32,6 +36,34 @@ VARIANTS: tuple[str, ...] = ("chain", "fused")
 
 
 @dataclass(frozen=True)
+class Op:
+    """What standard operation a step (or a fused block) computes, and which nodes play its parts:
+    a tag for diagnoses that know an operation's typical backward mistakes (the dojo's ops.py), set
+    where a network's builder creates the step. Generic: a kind and named roles, never a network.
+
+        Op.of("softmax", x="preatt_masked_0", out="att_0")    # softmax over dim -1 of x
+        Op.of("scale", x="scores_0", out="preatt_0", factor="scale", root="hs")   # * 1/sqrt(hs)
+
+    A role names a node or a constant of the network (`factor`, `root`, `count`, `mask`)."""
+
+    kind: str  # softmax, causal_mask, layernorm, gelu_tanh, scale, split_heads, merge_heads, residual
+    roles: tuple[tuple[str, str], ...]  # (role, name), hashable like the rest of a Step
+
+    @classmethod
+    def of(cls, kind: str, **roles: str) -> Op:
+        return cls(kind, tuple(roles.items()))
+
+    def __getitem__(self, role: str) -> str:
+        for name, value in self.roles:
+            if name == role:
+                return value
+        raise KeyError(role)
+
+    def get(self, role: str, default: str = "") -> str:
+        return next((value for name, value in self.roles if name == role), default)
+
+
+@dataclass(frozen=True)
 class Grad:
     wrt: str  # the input this branch sends gradient to
     formula: str  # the line(s) a learner writes for this branch
@@ -46,6 +78,7 @@ class Step:
     run: Callable[[Values], torch.Tensor]  # the forward line as code
     grads: tuple[Grad, ...]  # local backward, one entry per input that needs a gradient
     reads: tuple[str, ...] = ()  # inputs that carry no gradient (Xb, Yb): edges of the graph only
+    op: Op | None = None  # the standard operation this step completes (its output step), if tagged
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -63,6 +96,13 @@ class FusedBlock:
     formula: str
     compute: GradFn  # (values, d<out>) -> d<wrt>
     note: str = ""
+    op: Op | None = None  # the standard operation the block's one step differentiates, if tagged
+
+    def replaces(self, step_out: str) -> bool:
+        """Whether the block's formula replaces the branch to `wrt` from the step making `step_out`: the
+        steps inside the span and the block's own output step (a GELU's output reads its input too).
+        Branches from anywhere else (a residual connection beside a fused layernorm) still add to d<wrt>."""
+        return step_out == self.out or step_out in self.inner
 
 
 @dataclass(frozen=True)
@@ -110,6 +150,16 @@ class Tape:
         """Forward edges (input -> output), including the minibatch's, which carry no gradient."""
         return tuple((name, step.out) for step in self.steps for name in (*step.inputs, *step.reads))
 
+    @cached_property
+    def ops(self) -> tuple[Op, ...]:
+        """Every tagged operation of the tape, the steps' and the fused blocks' (each once), in forward
+        order: what a diagnosis may recognise besides the primitives."""
+        found: dict[Op, None] = {}
+        for op in [s.op for s in self.steps] + [b.op for b in self.fused]:
+            if op is not None:
+                found.setdefault(op, None)
+        return tuple(found)
+
     def resolve(self, name: str) -> str | None:
         """A node name as a user may type it (aliases included), or None if unknown."""
         name = self.aliases.get(name, name)
@@ -119,26 +169,44 @@ class Tape:
         """The names a learner may give d<node>: its own and its aliases' (dh, da)."""
         return (f"d{node}", *(f"d{alias}" for alias, target in self.aliases.items() if target == node))
 
+    @cached_property
+    def _fused_blocks(self) -> dict[str, FusedBlock]:
+        return {b.wrt: b for b in self.fused}
+
     def blocks(self, variant: str) -> dict[str, FusedBlock]:
         """The fused blocks active in a variant, keyed by the node whose gradient they produce."""
-        return {b.wrt: b for b in self.fused} if variant == "fused" else {}
+        return self._fused_blocks if variant == "fused" else {}
 
     def skipped(self, variant: str) -> dict[str, str]:
         """In `fused`: node -> the block whose one-step formula skips over it."""
         return {inner: b.name for b in self.blocks(variant).values() for inner in b.inner}
 
+    def branches(self, name: str, variant: str = "chain") -> list[tuple[Step, Grad]]:
+        """The (step, branch) pairs that send d<name> its gradient in `variant`, in backward order,
+        without those its fused block replaces (the block's formula comes after them)."""
+        return self._branches[variant == "fused"].get(name, [])
+
+    @cached_property
+    def _branches(self) -> tuple[dict[str, list[tuple[Step, Grad]]], dict[str, list[tuple[Step, Grad]]]]:
+        # (chain, fused): computed once per tape, since every check asks for every node's
+        found: list[dict[str, list[tuple[Step, Grad]]]] = []
+        for blocks in ({}, self._fused_blocks):
+            found.append({name: [(step, grad) for step, grad in pairs
+                                 if name not in blocks or not blocks[name].replaces(step.out)]
+                          for name, pairs in self.consumers.items()})
+        return found[0], found[1]
+
     def node_formula(self, name: str, variant: str = "chain") -> str:
-        """The whole reference solution for d<name>: its branches in the order backward meets them."""
+        """The whole reference solution for d<name>: its branches in the order backward meets them,
+        then its fused block's one-step formula, if it has one in `variant`."""
         block = self.blocks(variant).get(name)
-        if block is not None:
-            return block.formula
-        return "\n".join(grad.formula for _, grad in self.consumers.get(name, []))
+        lines = [grad.formula for _, grad in self.branches(name, variant)]
+        return "\n".join([*lines, block.formula] if block is not None else lines)
 
     def node_notes(self, name: str, variant: str = "chain") -> list[str]:
         block = self.blocks(variant).get(name)
-        if block is not None:
-            return [block.note] if block.note else []
-        return [grad.note for _, grad in self.consumers.get(name, []) if grad.note]
+        notes = [grad.note for _, grad in self.branches(name, variant) if grad.note]
+        return [*notes, block.note] if block is not None and block.note else notes
 
     def exercise_cell(self) -> str:
         """The whole chain exercise as one notebook cell: every formula in backward order."""

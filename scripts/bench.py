@@ -1,7 +1,7 @@
 """Benchmarks, section by section (`make bench` runs them all).
 
     python scripts/bench.py              # every section
-    python scripts/bench.py training     # only the named sections
+    python scripts/bench.py training     # only the named sections (training: steps/s, recipes: full runs)
 
 A section is a function that measures something and prints its figures. To add one, write the
 function and append it to SECTIONS. Each runs its measurement in a fresh process where that
@@ -11,6 +11,7 @@ matters (thread settings, allocator state), so sections do not disturb each othe
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable
@@ -28,15 +29,44 @@ def run_json(*args: str) -> dict[str, object]:
     return result
 
 
+def _spread(values: list[float], fmt: str = "{:.0f}") -> str:
+    """min / median / max of repeated measurements (this machine is shared: one figure is not enough)."""
+    v = sorted(values)
+    return f"{fmt.format(v[0])} / {fmt.format(statistics.median(v))} / {fmt.format(v[-1])}"
+
+
 def training() -> None:
-    """SGD steps/s at the lecture's batch 32, n_hidden 200: autograd vs the manual backward."""
-    doc = run_json("-m", "ninja_core", "bench", "--json")
-    print(f"  autograd SGD (loss.backward())   {doc['autograd_steps_per_s']:9.0f} steps/s")
-    print(f"  manual SGD (FastStep)            {doc['manual_steps_per_s']:9.0f} steps/s")
-    print(f"  ratio manual / autograd          {doc['ratio']:9.2f}x   (target >= 2.0)")
-    print(f"  readable manual step (reference) {doc['reference_steps_per_s']:9.0f} steps/s")
-    manual = float(doc["manual_steps_per_s"])  # type: ignore[arg-type]
-    print(f"  => 200 000 steps: ~{200_000 / manual:.0f} s of SGD (target: the whole run <= 75 s)")
+    """Training steps/s, one thread, autograd vs the manual backward, in one process per run (best of
+    10 interleaved rounds of 500 steps each, by the thread's CPU time; wall time beside), three runs
+    per network: min / median / max."""
+    targets = {"mlp": 3.0, "wavenet": 2.0}
+    for net, target in targets.items():
+        command = ("-m", "ninja_core", "bench", "--net", net, "--json")
+        runs = [run_json(*command) for _ in range(3)]
+        ratio = [float(d["ratio"]) for d in runs]  # type: ignore[arg-type]
+        print(f"  {net}: python {' '.join(command)}   (x3)")
+        for key, label in (("autograd_steps_per_s", "autograd (loss.backward())"),
+                           ("manual_steps_per_s", "manual backward (training step)"),
+                           ("reference_steps_per_s", "tape's fused manual backward")):
+            print(f"    {label:34s} {_spread([float(d[key]) for d in runs])} steps/s (CPU time)")  # type: ignore[arg-type]
+        print(f"    {'ratio manual / autograd':34s} {_spread(ratio, '{:.2f}')}x   (target >= {target})")
+        wall = [float(d["wall_ratio"]) for d in runs]  # type: ignore[arg-type]
+        print(f"    {'the same by wall time':34s} {_spread(wall, '{:.2f}')}x   (biased upwards on a busy machine)")
+    lecture = [float(run_json("scripts/bench_lecture_wavenet.py", "--json")["steps_per_s"]) for _ in range(3)]  # type: ignore[arg-type]
+    print("  wavenet written the lecture's way with autograd: python scripts/bench_lecture_wavenet.py --json   (x3)")
+    print(f"    {'autograd, layer classes, torch.var':34s} {_spread(lecture)} steps/s (CPU time)")
+
+
+def recipes() -> None:
+    """The lecture's recipes end to end (200 000 steps, evaluation, 20 samples), one thread."""
+    for net, target in (("mlp", None), ("wavenet", 150)):
+        command = ("-m", "ninja_core", "train", "--net", net, "--json")
+        doc = run_json(*command)
+        goal = f"   (target <= {target} s)" if target else ""
+        print(f"  {net}: python {' '.join(command)}")
+        wall, cpu, rate = (float(doc[k]) for k in ("seconds", "cpu_seconds", "steps_per_s"))  # type: ignore[arg-type]
+        print(f"    {doc['steps']} steps in {wall:.1f} s wall, {cpu:.1f} s of CPU time{goal}, loop {rate:.0f} steps/s")
+        print(f"    train {float(doc['train_loss']):.4f}  val {float(doc['val_loss']):.4f}  test {float(doc['test_loss']):.4f}")  # type: ignore[arg-type]
 
 
 def engine() -> None:
@@ -61,6 +91,7 @@ def http() -> None:
 SECTIONS: list[tuple[str, Callable[[], None]]] = [
     ("engine", engine),
     ("training", training),
+    ("recipes", recipes),
     ("http", http),
 ]
 

@@ -1,7 +1,8 @@
 """The dojo: a learner's own gradient for a node (or a whole exercise cell), judged against autograd.
 
 The code runs in ninja_core's AST interpreter (never eval/exec), on a small thread pool so the event
-loop stays free; the interpreter stops itself at its own deadline (2 s)."""
+loop stays free; the interpreter stops itself at its own deadline (2 s). How long the code may be is the
+network's (ninja_core.dojo.source_limits); longer code is a 400 naming the limit."""
 
 from __future__ import annotations
 
@@ -12,17 +13,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ninja_core.dojo import DEFAULT_LIMITS, DojoError, UnknownNodeError, check_node, grade_cell
+from ninja_core.dojo import DojoError, UnknownNodeError, check_node, grade_cell
 from ninja_core.i18n import german, tr
 
 from ..budget import Busy
 from ..deps import ClientDep, RegistryDep
 from ..errors import error_response, register_fields
-from ..schemas import CELL_SOURCE_BYTES, CheckRequest, CheckVerdict, CodeErrorBody, ErrorBody, GradeDocument, GradeRequest
+from ..schemas import CheckRequest, CheckVerdict, CodeErrorBody, ErrorBody, GradeDocument, GradeRequest
 from ..serialise import ORJSON
 
 router = APIRouter(prefix="/api/runs", tags=["dojo"])
-CELL_LIMITS = DEFAULT_LIMITS.__class__(source_bytes=CELL_SOURCE_BYTES)  # a whole cell with comments is longer than one formula
 register_fields(r"^/api/runs/[^/]+/check$", tuple(CheckRequest.model_fields), {})
 register_fields(r"^/api/runs/[^/]+/grade$", tuple(GradeRequest.model_fields), {})
 german({
@@ -32,7 +32,8 @@ german({
 })
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": CodeErrorBody, "description": "the code was refused or failed: kind, message, line, col"},
+    400: {"model": CodeErrorBody, "description": "the code was refused or failed: kind, message, line, col (kind "
+                                                 "limit: longer than the network's source limit, which it names)"},
     404: {"model": ErrorBody, "description": "unknown or malformed run id"},
     413: {"model": ErrorBody, "description": "the request body is over the server's limit"},
     422: {"model": ErrorBody, "description": "malformed body, or a node that is not one of the run's network"},
@@ -93,7 +94,7 @@ async def grade(request: Request, run_id: str, body: GradeRequest, registry: Reg
     _, run = await registry.get_by_id(run_id, client)
     pool: DojoPool = request.app.state.dojo_pool
     try:
-        report = await pool.run(grade_cell, run, body.code, limits=CELL_LIMITS)
+        report = await pool.run(grade_cell, run, body.code)  # the network's limits (a GPT cell is up to 40 KiB)
     except DojoError as exc:
         return code_error(exc, body.lang)
     return ORJSON(report.to_dict(lang=body.lang))

@@ -1,9 +1,12 @@
-"""`python -m ninja_core train | sample | bench`: training with the manual backward, from the terminal."""
+"""`python -m ninja_core train | sample | bench`: training with the manual backward, from the terminal.
+
+Every network (`--net`) trains with its recipe unless told otherwise: the sizes and the schedule
+left out are the network's (`TrainConfig`).
+"""
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Callable
@@ -11,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DTYPES
-from ..train_config import BACKWARDS, TRAIN_LIMITS, TrainConfig
-from .args import bounded_int, print_json, size_int
+from ..nets import NETS
+from ..train.config import BACKWARDS, OPTIMIZERS, TRAIN_LIMITS, TrainConfig
+from .args import SIZE_ARGUMENTS, add_net_argument, add_size_arguments, bounded_int, print_json
 
-DEFAULTS = TrainConfig()
 CLI_LIMITS = {"bench_steps": (1, 1_000_000), "rounds": (1, 100), "n": (1, 1000)}
 
 
@@ -23,18 +26,26 @@ def train_int(field: str, limits: dict[str, tuple[int, int]] = TRAIN_LIMITS) -> 
     return bounded_int(field, limits)
 
 
+def _recipes() -> str:
+    return "; ".join(f"{name}: {net.recipe.steps} steps, batch {net.recipe.batch_size}, lr {net.recipe.lr:g} then "
+                     f"{net.recipe.lr_decayed:g} from step {round(net.recipe.lr_decay_at * net.recipe.steps)}"
+                     for name, net in NETS.items())
+
+
 def _add_network_arguments(p: argparse.ArgumentParser) -> None:
-    d = DEFAULTS
-    p.add_argument("--n-hidden", type=size_int, default=d.n_hidden, help=f"hidden units (default {d.n_hidden})")
-    p.add_argument("--n-embd", type=size_int, default=d.n_embd, help=f"embedding size (default {d.n_embd})")
-    p.add_argument("--block-size", type=size_int, default=d.block_size,
-                   help=f"context length (default {d.block_size})")
-    p.add_argument("--batch-size", type=size_int, default=d.batch_size,
-                   help=f"minibatch size (default {d.batch_size})")
+    add_net_argument(p)
+    add_size_arguments(p)
+    d = TrainConfig()
     p.add_argument("--seed", type=bounded_int("seed"), default=d.seed, help=f"generator seed (default {d.seed})")
     p.add_argument("--data", metavar="PATH", default=None, help="word list, one word per line (default: bundled names)")
     p.add_argument("--threads", type=train_int("threads"), default=d.threads,
                    help=f"torch threads, 0 = torch's default (default {d.threads}: one beat two for these tiny tensors)")
+
+
+def config_from(args: argparse.Namespace, **fields: Any) -> TrainConfig:
+    """The TrainConfig the arguments describe (sizes left out: the network's). ConfigError: exit 2."""
+    sizes = {name: getattr(args, name) for name, _ in SIZE_ARGUMENTS if getattr(args, name, 0)}
+    return TrainConfig(net=args.net, seed=args.seed, data=args.data, threads=args.threads, **sizes, **fields)
 
 
 def _check_writable(out: str) -> None:
@@ -49,16 +60,11 @@ def _check_writable(out: str) -> None:
         raise ValueError(f"--out {out}: directory {parent} is not writable")
 
 
-def _fmt(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{x:.4f}"
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from ..train import ProgressEvent, TrainEvent, train
 
-    cfg = TrainConfig(seed=args.seed, n_embd=args.n_embd, n_hidden=args.n_hidden, block_size=args.block_size,
-                      batch_size=args.batch_size, steps=args.steps, audit_every=args.audit_every, dtype=args.dtype,
-                      data=args.data, backward=args.backward, threads=args.threads)
+    cfg = config_from(args, steps=args.steps, audit_every=args.audit_every, dtype=args.dtype, backward=args.backward,
+                      lr=args.lr, optimizer=args.optimizer)
     if args.out:
         _check_writable(args.out)
     bar: Any = None
@@ -85,81 +91,79 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
         return 0
-    print(f"train {_fmt(result.train_loss)} | val {_fmt(result.val_loss)} | test {_fmt(result.test_loss)}"
-          f"   ({result.steps} steps in {result.seconds:.1f} s, {result.steps_per_s:.0f} steps/s)")
-    if result.audit:
-        worst = max(result.audit, key=lambda a: max(a.max_rel_diff.values()))
-        name = max(worst.max_rel_diff, key=lambda k: worst.max_rel_diff[k])
-        print(f"audit: {len(result.audit)} checks against autograd; worst max relative difference "
-              f"{worst.max_rel_diff[name]:.2e} ({name}, step {worst.step})")
-    print("samples: " + " ".join(result.samples))
+    print(result.summary())
     if args.out:
         print(f"saved to {args.out}")
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from ..train_model import load_model
+    from ..train.model import load_model
 
     model = load_model(args.model)
     names = model.sample(args.n, args.seed)
     if args.json:
-        print_json({"samples": names})
+        print_json({"net": model.net, "samples": names})
     else:
         print("\n".join(names))
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..train_bench import bench
+    from ..train.bench import bench
 
-    cfg = TrainConfig(seed=args.seed, n_embd=args.n_embd, n_hidden=args.n_hidden, block_size=args.block_size,
-                      batch_size=args.batch_size, data=args.data, threads=args.threads)
+    cfg = config_from(args, dtype=args.dtype)
     result = bench(cfg, steps=args.steps, rounds=args.rounds)
     if args.json:
-        print_json({"autograd_steps_per_s": result.autograd_steps_per_s,
-                    "manual_steps_per_s": result.manual_steps_per_s, "ratio": result.ratio,
-                    **{k: v for k, v in result.to_dict().items()
-                       if k not in ("autograd_steps_per_s", "manual_steps_per_s", "ratio")}})
+        doc = result.to_dict()
+        print_json({k: doc.pop(k) for k in ("autograd_steps_per_s", "manual_steps_per_s", "ratio")} | doc)
         return 0
-    print(f"batch {result.batch_size}, n_hidden {result.n_hidden}, {result.threads} torch thread(s), "
+    sizes = ", ".join(f"{k} {v}" for k, v in result.sizes.items())
+    print(f"{result.net}: {sizes}, {result.optimizer}, {result.threads} torch thread(s), "
           f"best of {result.rounds} rounds of {result.steps} steps")
-    print(f"autograd SGD (loss.backward())   {result.autograd_steps_per_s:9.0f} steps/s")
-    print(f"manual SGD (FastStep)            {result.manual_steps_per_s:9.0f} steps/s   {result.ratio:.2f}x autograd")
-    print(f"readable manual step (reference) {result.reference_steps_per_s:9.0f} steps/s")
+    print("steps per second of the thread's CPU time (wall time beside it):")
+    print(f"autograd (loss.backward())          {result.autograd_steps_per_s:9.0f}   ({result.wall_autograd_steps_per_s:.0f})")
+    print(f"manual backward (the training step) {result.manual_steps_per_s:9.0f}   ({result.wall_manual_steps_per_s:.0f})   "
+          f"{result.ratio:.2f}x autograd ({result.wall_ratio:.2f}x)")
+    print(f"tape's fused manual backward        {result.reference_steps_per_s:9.0f}")
     return 0
 
 
 def register(sub: Any) -> None:
     """Add train, sample and bench to the main parser's subcommands (`sub` from add_subparsers)."""
-    p = sub.add_parser("train", help="train the MLP with the manual backward; losses, samples, optional audit")
-    p.add_argument("--steps", type=train_int("steps"), default=DEFAULTS.steps,
-                   help=f"SGD steps (default {DEFAULTS.steps}; lr {DEFAULTS.lr}, then {DEFAULTS.lr_decayed} "
-                        "from half-way)")
+    p = sub.add_parser("train", help="train a network with its manual backward; losses, samples, optional audit",
+                       description="Trains with the network's recipe unless told otherwise (" + _recipes() + ").")
+    p.add_argument("--steps", type=train_int("steps"), default=None,
+                   help="optimizer steps (default: the network's recipe, 200000)")
     _add_network_arguments(p)
+    p.add_argument("--lr", type=float, default=None, help="learning rate before the decay (default: the recipe's)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="(default: the recipe's, sgd)")
     p.add_argument("--audit-every", metavar="K", type=train_int("audit_every"), default=0,
                    help="every K steps, compare the manual gradients with autograd's on the same batch (default 0: off)")
-    p.add_argument("--dtype", choices=DTYPES, default=DEFAULTS.dtype, help=f"(default {DEFAULTS.dtype})")
-    p.add_argument("--backward", choices=BACKWARDS, default=DEFAULTS.backward,
-                   help="fast: the preallocated in-place step; reference: the readable step (default fast)")
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="(default float32)")
+    p.add_argument("--backward", choices=BACKWARDS, default="fast",
+                   help="fast: the network's preallocated step; reference: the tape's fused manual backward (default fast)")
     p.add_argument("--out", metavar="FILE", default=None, help="save the trained model to FILE")
     p.add_argument("--json", action="store_true", help="print one JSON object (no progress bar)")
     p.set_defaults(handler=cmd_train)
 
-    p = sub.add_parser("sample", help="names from a saved model")
+    p = sub.add_parser("sample", help="names from a saved model (any network)")
     p.add_argument("--model", metavar="FILE", required=True, help="a model saved by `train --out`")
     p.add_argument("--n", type=train_int("n", CLI_LIMITS), default=20, help="how many names (default 20)")
     p.add_argument("--seed", type=bounded_int("seed"), default=None,
                    help="sampling seed (default: the model's training seed + 10, as in the lecture)")
-    p.add_argument("--json", action="store_true", help='print {"samples": [...]}')
+    p.add_argument("--json", action="store_true", help='print {"net": ..., "samples": [...]}')
     p.set_defaults(handler=cmd_sample)
 
-    p = sub.add_parser("bench", help="steps/s: autograd SGD vs the manual-backward SGD, same model, data and seed")
-    p.add_argument("--steps", type=train_int("bench_steps", CLI_LIMITS), default=2000,
-                   help="timed steps per contender and round (default 2000)")
-    p.add_argument("--rounds", type=train_int("rounds", CLI_LIMITS), default=3,
-                   help="interleaved rounds; the best of each contender counts (default 3)")
+    p = sub.add_parser("bench", help="steps/s: autograd training vs the manual-backward training, same model, data, "
+                                     "seed, optimizer and thread, in one run")
+    p.add_argument("--steps", type=train_int("bench_steps", CLI_LIMITS), default=500,
+                   help="timed steps per contender and round (default 500)")
+    p.add_argument("--rounds", type=train_int("rounds", CLI_LIMITS), default=10,
+                   help="interleaved rounds; the best of each contender counts (default 10)")
     _add_network_arguments(p)
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="(default float32)")
     p.add_argument("--json", action="store_true",
-                   help='print {"autograd_steps_per_s", "manual_steps_per_s", "ratio", ...}')
+                   help='print {"autograd_steps_per_s", "manual_steps_per_s", "ratio", ...} (by the thread\'s CPU time; '
+                        'wall_* by wall time)')
     p.set_defaults(handler=cmd_bench)

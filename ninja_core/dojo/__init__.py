@@ -18,7 +18,7 @@ from .edits import Fix, Search
 from .errors import ERROR_KINDS, DojoError, UnknownNodeError
 from .grade import GradeReport, GradeRow, grade_cell
 from .judge import BatchVerdict, Verdict, check_node
-from .limits import DEFAULT_LIMITS, Limits
+from .limits import DEFAULT_LIMITS, Limits, SourceLimits, cell_limits, node_limits, source_limits
 from .sandbox import Execution, execute, parse, run_code
 from .scope import Scope, cell_scope, node_scope
 
@@ -34,13 +34,17 @@ __all__ = [
     "Limits",
     "Scope",
     "Search",
+    "SourceLimits",
     "UnknownNodeError",
     "Verdict",
+    "cell_limits",
     "cell_scope",
     "check_node",
     "execute",
     "grade_cell",
+    "node_limits",
     "node_scope",
     "parse",
     "run_code",
+    "source_limits",
 ]

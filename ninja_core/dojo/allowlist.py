@@ -432,8 +432,11 @@ def _ops(prefix: str, source: Any, names: str, guard: Guard = broadcast_guard,
     return {name: op(f"{prefix}{name}", getattr(source, name), guard, only) for name in words(names)}
 
 
+# erf (the exact GELU), cosh/sinh (sech^2 = 1/cosh^2) and tril/triu (a causal mask) are what learners write for
+# a transformer's backward; each makes a tensor of its input's size.
 _ELEMENTWISE = ("tanh exp log sqrt rsqrt abs neg sigmoid relu sign reciprocal square log1p expm1 log2 log10 "
-                "sin cos floor ceil round trunc pow clamp clip maximum minimum where add sub mul div "
+                "sin cos cosh sinh erf erfc tril triu floor ceil round trunc pow clamp clip maximum minimum where add sub "
+                "mul div "
                 "addcmul addcdiv isnan isinf isfinite isclose eq ne lt le gt ge logical_not logical_and logical_or")
 _REDUCTIONS = "sum mean max min amax amin argmax argmin prod std var logsumexp all any softmax log_softmax cumsum"
 _SHAPES = ("transpose t reshape flatten squeeze unsqueeze permute clone zeros_like ones_like full_like allclose equal numel "

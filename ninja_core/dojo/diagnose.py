@@ -1,11 +1,15 @@
 """Say in plain words what is wrong with a learner's gradient, for the mistakes learners really make.
 
 Each check compares the learner's tensor ("yours") with autograd's ("expected") and returns
-sentences; `diagnose` runs them in order of how much they explain: not a tensor, NaN/Inf, wrong
-shape (with the broadcasting reason, naming the network's dimensions: batch, time, ...), all
-zeros, a write through repeated indices, sign, transposed, the local derivative without the
-upstream gradient (the chain rule forgotten), a constant factor (named: n, 1/n, n-1, n1/n, 2, ...),
-one accumulation branch missing or doubled, and where the entries differ.
+sentences; `diagnose` runs them in order of how much they explain: not a tensor, NaN/Inf (a causal
+mask's -inf carried into the gradient), wrong shape (with the broadcasting reason, naming the
+network's dimensions: batch, time, ...; two dims swapped), all zeros, a write through repeated
+indices, sign, transposed or two dims swapped, the classic backward mistakes of a tagged standard
+operation (ops.py: softmax, causal mask, GELU, layernorm, the scale 1/sqrt(hs), heads, residual),
+the local derivative without the upstream gradient (the chain rule forgotten), a constant factor
+(named: n, 1/n, n-1, n1/n, 2, ...; among equal counts, the one of the dims the forward reduces),
+one accumulation branch missing or doubled, and where the entries differ. A wrong answer that
+llm.c's absolute 2e-2 would pass gets one more line: how far above rounding it is.
 
 Every sentence is a `Text` (ninja_core.i18n): English as a str, German on `localize(..., "de")`.
 The network is known only through `run.tape` and `run.net` (axes, constant_axes): nothing here
@@ -20,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..compare import ATOL, RTOL, Comparison
-from ..i18n import Text, german, tr
+from ..compare import ATOL, LLMC, RTOL, Comparison, standard_passes
+from ..i18n import Text, german, has_german, tr
+from .ops import nonfinite_findings, op_findings, zero_findings
 from .trace import Event, OneHotWidth, RepeatedIndex
 
 if TYPE_CHECKING:
@@ -34,6 +39,27 @@ LOOSE = 1e-4  # relative tolerance for "yours is this transformation of autograd
 german({
     # dimensions as networks name them (Network.axes)
     "batch": "Batch", "time": "Zeit", "channel": "Kanal", "head": "Kopf", "vocabulary": "Vokabular",
+    "head channel": "Kopfkanal", "query time": "Abfragezeit", "key time": "Schlüsselzeit", "token": "Token",
+    "output channel": "Ausgabekanal", "input channel": "Eingabekanal", "position (batch·time)": "Position (Batch·Zeit)",
+    # dims swapped (heads and time)
+    "{got} should be {want}: dims {dims} are swapped: yours.transpose({i}, {j}) matches autograd's (a transpose is "
+    "missing; a view or reshape would give the right shape with the wrong entries)":
+        "{got} sollte {want} sein: die Dimensionen {dims} sind vertauscht: deins.transpose({i}, {j}) stimmt mit "
+        "Autograds überein (ein transpose fehlt; ein view oder reshape würde die richtige Form mit falschen Einträgen ergeben)",
+    "dims {dims} are swapped: yours.transpose({i}, {j}) matches autograd's (the same shape here, since both dims "
+    "have {size} entries)":
+        "die Dimensionen {dims} sind vertauscht: deins.transpose({i}, {j}) stimmt mit Autograds überein (hier "
+        "dieselbe Form, weil beide Dimensionen {size} Einträge haben)",
+    # far above rounding
+    "{standard}'s check (|yours - autograd's| <= {atol:g}) would pass this, but only because these gradients are "
+    "small (largest |entry| {largest:.2g}): the largest difference, {maxdiff:.2g}, is {ratio:,.0f} times {dtype}'s "
+    "rounding at that size ({ulp:.1g}), far above rounding: a wrong formula, which small shapes make visible":
+        "die Prüfung von {standard} (|deins - Autograds| <= {atol:g}) würde das durchgehen lassen, aber nur, weil "
+        "diese Gradienten klein sind (größter |Eintrag| {largest:.2g}): die größte Abweichung, {maxdiff:.2g}, ist "
+        "{ratio:,.0f}-mal die Rundung von {dtype} bei dieser Größe ({ulp:.1g}), weit über Rundung: eine falsche "
+        "Formel, die kleine Formen sichtbar machen",
+    "approx, yet nearer to a typical mistake than to autograd's answer: {finding}":
+        "approx, aber näher an einem typischen Fehler als an Autograds Antwort: {finding}",
     "{dims} ({names})": "{dims} ({names})",
     # shapes
     "{got} should be {want}: yours is a single number; summed over too many dims?":
@@ -212,7 +238,7 @@ def index_list(indices: Sequence[Any], limit: int = 8) -> str:
 
 def axis_word(name: str) -> str:
     """A dimension's name as the network gives it, in the reader's language where known."""
-    return tr(name) if name in ("batch", "time", "channel", "head", "vocabulary") else name
+    return tr(name) if has_german(name) else name
 
 
 def dims_text(dims: Sequence[int], axes: Sequence[str]) -> str:
@@ -335,31 +361,65 @@ def one_hot_findings(events: Sequence[Event], classes: int) -> list[Text]:
 def factor_names(run: Run) -> list[tuple[float, str, Text]]:
     """(factor, name, hint) for the constant factors learners typically get wrong, from the network's
     counting constants (n; WaveNet's n1, n2): c, 1/c, c-1, Bessel's c/(c-1), ratios between them, 2."""
+    return [(value, name, hint) for value, name, hint, _ in _factor_entries(run)]
+
+
+def _factor_entries(run: Run) -> list[tuple[float, str, Text, str]]:
+    """factor_names with the count each entry says belongs there ("" for the plain 2 and 1/2)."""
     counts = {k: int(v) for k, v in run.constants.items() if isinstance(v, int) and not isinstance(v, bool) and v > 1}
-    found: list[tuple[float, str, Text]] = []
+    found: list[tuple[float, str, Text, str]] = []
     for name, c in counts.items():
         found += [
-            (float(c), f"{c} (= {name})", tr("did you forget 1/{c}?", c=name)),
-            (1 / c, f"1/{c} (= 1/{name})", tr("divided by {c} once too often?", c=name)),
-            (float(c - 1), f"{c - 1} (= {name}-1)", tr("did you forget 1/({c}-1)?", c=name)),
-            (1 / (c - 1), f"1/{c - 1} (= 1/({name}-1))", tr("divided by {c}-1 once too often?", c=name)),
+            (float(c), f"{c} (= {name})", tr("did you forget 1/{c}?", c=name), name),
+            (1 / c, f"1/{c} (= 1/{name})", tr("divided by {c} once too often?", c=name), name),
+            (float(c - 1), f"{c - 1} (= {name}-1)", tr("did you forget 1/({c}-1)?", c=name), name),
+            (1 / (c - 1), f"1/{c - 1} (= 1/({name}-1))", tr("divided by {c}-1 once too often?", c=name), name),
             (c / (c - 1), f"{c / (c - 1):.4g} (= {name}/({name}-1))",
-             tr("1/({c}-1) used where 1/{c} belongs: the mean divides by {c}, the variance (Bessel) by {c}-1", c=name)),
+             tr("1/({c}-1) used where 1/{c} belongs: the mean divides by {c}, the variance (Bessel) by {c}-1", c=name),
+             name),
             ((c - 1) / c, f"{(c - 1) / c:.4g} (= ({name}-1)/{name})",
-             tr("1/{c} used where 1/({c}-1) belongs: the variance (Bessel) divides by {c}-1, the mean by {c}", c=name)),
+             tr("1/{c} used where 1/({c}-1) belongs: the variance (Bessel) divides by {c}-1, the mean by {c}", c=name),
+             name),
         ]
     for big, b in counts.items():
         for small, s in counts.items():
-            if b > s and b % s == 0:  # yours divides by the smaller count where the larger one belongs
-                found.append((b / s, f"{b // s} (= {big}/{small})", _count_hint(run, small, big)))
-                found.append((s / b, f"1/{b // s} (= {small}/{big})", _count_hint(run, big, small)))
+            if b > s and b % s == 0 and _nested(run, small, big):  # 1/small where 1/big belongs, or back
+                found.append((b / s, f"{b // s} (= {big}/{small})", _count_hint(run, small, big), big))
+                found.append((s / b, f"1/{b // s} (= {small}/{big})", _count_hint(run, big, small), small))
                 found.append(((b - 1) / (s - 1), f"{(b - 1) / (s - 1):.4g} (= ({big}-1)/({small}-1))",
-                              tr("1/({small}-1) used where 1/({big}-1) belongs?", small=small, big=big)))
+                              tr("1/({small}-1) used where 1/({big}-1) belongs?", small=small, big=big), big))
                 found.append(((s - 1) / (b - 1), f"{(s - 1) / (b - 1):.4g} (= ({small}-1)/({big}-1))",
-                              tr("1/({small}-1) used where 1/({big}-1) belongs?", small=big, big=small)))
-    found += [(2.0, "2", tr("an extra factor 2, or one branch counted twice?")),
-              (0.5, "1/2", tr("the 2 of d(x**2)/dx = 2*x is missing?"))]
+                              tr("1/({small}-1) used where 1/({big}-1) belongs?", small=big, big=small), small))
+    found += [(2.0, "2", tr("an extra factor 2, or one branch counted twice?"), ""),
+              (0.5, "1/2", tr("the 2 of d(x**2)/dx = 2*x is missing?"), "")]
     return found
+
+
+def reduced_axes(run: Run, node: str) -> set[str]:
+    """The named dimensions of `node` that the steps reading it reduce over (a mean over dim -1 of a
+    (B, T, C) tensor: {"channel"}): what a count in its gradient most likely counts."""
+    value = run.values.get(node)
+    if not isinstance(value, torch.Tensor):
+        return set()
+    axes = run.net.axes(node, value.dim())
+    found: set[str] = set()
+    for step, _ in run.tape.consumers.get(node, []):
+        out = run.values.get(step.out)
+        if not isinstance(out, torch.Tensor) or not axes:
+            continue
+        if out.dim() == 0:
+            found.update(axes)
+        elif out.dim() == value.dim():
+            found.update(axes[d] for d in range(value.dim()) if out.shape[d] == 1 and value.shape[d] > 1)
+    return found
+
+
+def _nested(run: Run, small: str, big: str) -> bool:
+    """Whether 1/small where 1/big belongs is a mistake worth naming: the network says which dimensions
+    each count counts (Network.constant_axes) and small's are among big's (n1 = batch·time over n =
+    batch). Sizes that merely divide each other (a GPT's nh = 4 and T = 8) are not such a pair."""
+    small_axes, big_axes = run.net.constant_axes(small), run.net.constant_axes(big)
+    return bool(small_axes) and set(small_axes) <= set(big_axes)
 
 
 def _count_hint(run: Run, small: str, big: str) -> Text:
@@ -383,14 +443,20 @@ def constant_factor(yours: torch.Tensor, expected: torch.Tensor) -> float | None
     return c if close(yours.double(), c * expected.double()) else None
 
 
-def describe_factor(c: float, run: Run) -> Text:
+def describe_factor(c: float, run: Run, node: str | None = None) -> Text:
+    """The factor c named by the count it most likely is. Where several counts have that value (a GPT's
+    B and C are both 32), the one counting the dimensions `node`'s readers reduce over comes first."""
     if c < 0:
         if abs(c + 1) <= 1e-3:
             return tr("the sign is flipped")
-        return tr("the sign is flipped and {rest}", rest=describe_factor(-c, run))
-    for value, name, hint in factor_names(run):
-        if abs(c - value) <= 1e-3 * value:
-            return tr("off by a factor of {name}: {hint}", name=name, hint=hint)
+        return tr("the sign is flipped and {rest}", rest=describe_factor(-c, run, node))
+    matches = [entry for entry in _factor_entries(run) if abs(c - entry[0]) <= 1e-3 * entry[0]]
+    if node is not None and len(matches) > 1:
+        reduced = reduced_axes(run, node)
+        matches.sort(key=lambda entry: not (reduced and entry[3] and set(run.net.constant_axes(entry[3])) == reduced))
+    if matches:
+        _, name, hint, _ = matches[0]
+        return tr("off by a factor of {name}: {hint}", name=name, hint=hint)
     return tr("off by a constant factor: yours ≈ {c:.4g} × autograd's", c=c)
 
 
@@ -575,11 +641,18 @@ def diagnose(node: str, yours: Any, run: Run, comparison: Comparison, events: Se
         notes.append(tr("yours is {dtype}, autograd's {expected} (compared after converting yours)",
                         dtype=str(yours.dtype).replace("torch.", ""), expected=str(expected.dtype).replace("torch.", "")))
     if comparison.status in ("exact", "approx"):
+        near = op_findings(node, yours.detach().to(expected.dtype), expected, run) if not comparison.exact else []
+        if near:  # allclose passes it, but it is one of the classic mistakes, not rounding (the erf GELU can be)
+            return [tr("approx, yet nearer to a typical mistake than to autograd's answer: {finding}", finding=near[0]),
+                    *notes]
         return positive(comparison, expected.dtype, expected) + notes
     y = yours.detach().to(expected.dtype)
     finite = torch.isfinite(y)
     axes = run.net.axes(node, len(want))
     if not bool(finite.all()):
+        masked = nonfinite_findings(node, y, run) if tuple(y.shape) == want else []
+        if masked:
+            return masked + notes
         nans, infs = int(torch.isnan(y).sum()), int(torch.isinf(y).sum())
         notes.append(tr("{nans} NaN and {infs} ±Inf entries, at {where}: a log of 0, a division by 0 or an overflow?",
                         nans=nans, infs=infs, where=positions(~finite)))
@@ -587,9 +660,51 @@ def diagnose(node: str, yours: Any, run: Run, comparison: Comparison, events: Se
             notes.append(shape_reason(tuple(y.shape), want, node, axes))
         return notes
     if tuple(y.shape) != want:
+        swapped = swapped_dims(y, expected)
+        if swapped is not None:
+            i, j = swapped
+            return [tr("{got} should be {want}: dims {dims} are swapped: yours.transpose({i}, {j}) matches autograd's "
+                       "(a transpose is missing; a view or reshape would give the right shape with the wrong entries)",
+                       got=fmt(y.shape), want=fmt(want), dims=dims_text([i, j], axes), i=i, j=j), *notes]
         reason = partial_reduction(tuple(y.shape), want, node, run) or shape_reason(tuple(y.shape), want, node, axes)
         return [*one_hot_findings(events, run.data.vocab.size), reason, *shape_hints(y, expected), *notes]
-    return value_findings(node, y, expected, run, events) + notes
+    return value_findings(node, y, expected, run, events) + far_above_rounding(y, expected) + notes
+
+
+def swapped_dims(yours: torch.Tensor, expected: torch.Tensor) -> tuple[int, int] | None:
+    """(i, j) when yours.transpose(i, j) matches autograd's (rank 3 and up; rank 2 is 'transposed'):
+    heads and time merged or split with a view where a transpose belongs."""
+    if yours.dim() < 3 or yours.dim() != expected.dim() or yours.numel() != expected.numel():
+        return None
+    for i in range(yours.dim()):
+        for j in range(i + 1, yours.dim()):
+            t = yours.transpose(i, j)
+            if tuple(t.shape) == tuple(expected.shape) and close(t, expected):
+                return i, j
+    return None
+
+
+# Far above rounding: a difference this many times the dtype's rounding at the gradient's own size
+# (eps x largest |entry|) is a formula's, not rounding's (the approx answers here stay below ~10).
+FAR_ABOVE_ROUNDING = 100.0
+
+
+def far_above_rounding(yours: torch.Tensor, expected: torch.Tensor) -> list[Text]:
+    """For a wrong answer that llm.c's absolute tolerance would still pass: how far above rounding it is
+    (small shapes at GPT-2's initialisation make small gradients, where 2e-2 hides every mistake)."""
+    if not expected.is_floating_point() or not expected.numel() or not standard_passes(LLMC, yours, expected):
+        return []
+    largest = float(expected.abs().max())
+    maxdiff = float((yours.double() - expected.double()).abs().max())
+    ulp = torch.finfo(expected.dtype).eps * largest
+    if ulp == 0.0 or maxdiff < FAR_ABOVE_ROUNDING * ulp:
+        return []
+    atol = (LLMC.float64 if expected.dtype == torch.float64 else LLMC.float32)[1]
+    return [tr("{standard}'s check (|yours - autograd's| <= {atol:g}) would pass this, but only because these gradients "
+               "are small (largest |entry| {largest:.2g}): the largest difference, {maxdiff:.2g}, is {ratio:,.0f} times "
+               "{dtype}'s rounding at that size ({ulp:.1g}), far above rounding: a wrong formula, which small shapes "
+               "make visible", standard=LLMC.name, atol=atol, largest=largest, maxdiff=maxdiff, ratio=maxdiff / ulp,
+               dtype=str(expected.dtype).replace("torch.", ""), ulp=ulp)]
 
 
 def value_findings(node: str, y: torch.Tensor, expected: torch.Tensor, run: Run,
@@ -597,7 +712,7 @@ def value_findings(node: str, y: torch.Tensor, expected: torch.Tensor, run: Run,
     """Same shape, different values: what kind of different."""
     if not bool(y.any()):
         return [tr("all zeros, where autograd's is not: was the gradient never written (torch.zeros_like and nothing "
-                   "added), or multiplied by something that is 0?")]
+                   "added), or multiplied by something that is 0?"), *zero_findings(node, run)]
     repeated = repeated_index_findings(node, y, expected, run, events)
     if repeated:
         pattern = where_pattern((y - expected).abs() > ATOL + RTOL * expected.abs())
@@ -606,12 +721,21 @@ def value_findings(node: str, y: torch.Tensor, expected: torch.Tensor, run: Run,
         return [tr("the sign is flipped: yours ≈ -autograd's (check the minus signs, e.g. d(a - b)/db = -1)")]
     if y.dim() == 2 and y.shape[0] == y.shape[1] and close(y, expected.T):
         return [tr("transposed: yours.T matches autograd's")]
+    swapped = swapped_dims(y, expected)
+    if swapped is not None:
+        i, j = swapped
+        return [tr("dims {dims} are swapped: yours.transpose({i}, {j}) matches autograd's (the same shape here, since "
+                   "both dims have {size} entries)", dims=dims_text([i, j], run.net.axes(node, y.dim())), i=i, j=j,
+                   size=y.shape[i])]
+    named = op_findings(node, y, expected, run)
+    if named:
+        return named
     chain = chain_rule_findings(node, y, run)
     if chain:
         return chain
     c = constant_factor(y, expected)
     if c is not None:
-        return [describe_factor(c, run)]
+        return [describe_factor(c, run, node)]
     findings = branch_findings(node, y, run)
     mismatch = (y - expected).abs() > ATOL + RTOL * expected.abs()
     pattern = where_pattern(mismatch)

@@ -45,7 +45,7 @@ from .judge import (
     program_runner,
     rounding,
 )
-from .limits import DEFAULT_LIMITS, Limits, SharedClock
+from .limits import Limits, SharedClock, cell_limits
 from .probes import other_batches
 from .sandbox import Program, execute, parse
 from .scope import Scope, cell_scope, node_scope, true_gradients
@@ -360,13 +360,15 @@ def _cell_batches(run: Run, program: Program, limits: Limits, clock: SharedClock
     return found
 
 
-def grade_cell(run: Run, code: str, *, limits: Limits = DEFAULT_LIMITS, deep: bool = True) -> GradeReport:
+def grade_cell(run: Run, code: str, *, limits: Limits | None = None, deep: bool = True) -> GradeReport:
     """Judge every d<name> a whole exercise cell defines. Raises DojoError only when the code is
     refused before running (syntax, forbidden, size); errors while running are in the report.
 
     `limits.seconds` bounds the learner's code over the cell and all its per-node re-runs together;
     with `deep` (the default) the other minibatches and the float64 reruns get as much again, and
-    the one-edit searches SEARCH_SECONDS in all. Judging (comparisons, diagnoses) comes on top."""
+    the one-edit searches SEARCH_SECONDS in all. Judging (comparisons, diagnoses) comes on top.
+    `limits` defaults to the network's (limits.cell_limits: a GPT's cell is longer than an MLP's)."""
+    limits = cell_limits(run.net) if limits is None else limits
     program = parse(code, limits)
     statements = analyse(program.tree.body)
     tape = run.tape

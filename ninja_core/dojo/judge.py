@@ -31,7 +31,7 @@ from ..i18n import Text, german, localize, tr
 from .diagnose import diagnose, fmt, one_hot_findings, suspicious
 from .edits import Search, search
 from .errors import DojoError, UnknownNodeError
-from .limits import DEFAULT_LIMITS, Limits, SharedClock
+from .limits import DEFAULT_LIMITS, Limits, SharedClock, node_limits
 from .probes import other_batches, twin64
 from .sandbox import Program, execute, parse
 from .scope import Scope, forward_names, node_scope, true_gradients
@@ -337,7 +337,7 @@ def lens_of(run: Run, node: str, value: Any) -> list[dict[str, Any]] | None:
     return lens(value, reference)
 
 
-def check_node(run: Run, node: str, code: str, *, limits: Limits = DEFAULT_LIMITS, figure: bool = True,
+def check_node(run: Run, node: str, code: str, *, limits: Limits | None = None, figure: bool = True,
                lang: Lang = "en", deep: bool = True) -> Verdict:
     """Run the learner's `code` for one node and judge d<node> against autograd.
 
@@ -346,8 +346,10 @@ def check_node(run: Run, node: str, code: str, *, limits: Limits = DEFAULT_LIMIT
     assigns it, else the value of the last expression statement. With `deep` (the default) the
     answer is also judged on other minibatches, a wrong one gets the one-edit search and an approx
     one the float64 rerun (together at most `limits.seconds` more for the learner's code, plus
-    MAX_SECONDS for the search). Raises DojoError for anything wrong with the code itself
+    MAX_SECONDS for the search). `limits` defaults to the network's (limits.node_limits: its source
+    limit fits the network). Raises DojoError for anything wrong with the code itself
     (UnknownNodeError, a ValueError, for a node that does not exist)."""
+    limits = node_limits(run.net) if limits is None else limits
     name = canonical(run, node)
     program = parse(code, limits)
     try:

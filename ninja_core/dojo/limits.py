@@ -3,6 +3,10 @@
 Torch ops cannot be interrupted, so time is bounded in two ways: the interpreter checks the
 deadline before every statement, loop iteration and call, and the size caps keep any single
 op short (a 10-million-element op takes ~30 ms here; a matmul of 1e10 flops ~60 ms).
+
+The source limit fits the network (`source_limits`): twice its largest reference -- the longest
+formula of one node, the whole exercise cell at the sizes that make it longest (a GPT's cell grows
+with n_layer, 4 KB to 19 KB) -- and never below 4 KiB for a node and 16 KiB for a cell.
 """
 
 from __future__ import annotations
@@ -11,12 +15,17 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..i18n import german, tr
 from .errors import DojoError
+
+if TYPE_CHECKING:
+    from ..nets import Network
 
 german({
     "stopped: the time limit of {seconds:g} s is up": "angehalten: die Zeitgrenze von {seconds:g} s ist erreicht",
@@ -52,6 +61,62 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+NODE_SOURCE_FLOOR = 4096  # bytes: one node's formula with comments (the MLP's longest formula is 118 bytes)
+CELL_SOURCE_FLOOR = 16 * 1024  # bytes: a whole MLP or WaveNet cell (1.2 KB, 2.5 KB) with the learner's comments
+SOURCE_HEADROOM = 2  # times the reference: a learner's own spelling, comments and prints
+SOURCE_STEP = 4096  # limits are whole 4 KiB
+
+
+@dataclass(frozen=True)
+class SourceLimits:
+    """How long a learner's code may be for one network, in bytes of UTF-8, and what that is based on."""
+
+    node: int  # one node's code (check_node, POST /api/runs/{id}/check)
+    cell: int  # a whole exercise cell (grade_cell, POST /api/runs/{id}/grade)
+    reference_node: int  # the longest reference formula of one node, over both variants
+    reference_cell: int  # the network's reference exercise cell at the sizes that make it longest
+
+
+def _round_up(size: int) -> int:
+    return -(-size // SOURCE_STEP) * SOURCE_STEP
+
+
+@lru_cache(maxsize=16)
+def source_limits(net: Network) -> SourceLimits:
+    """The source limits for `net`: SOURCE_HEADROOM times its longest reference (node formula, whole
+    cell at every size's maximum, where the tape is longest), rounded up to 4 KiB, at least the floors.
+    Measured: mlp 1,240 bytes -> 16 KiB, wavenet 2,513 -> 16 KiB, gpt (n_layer 6) 19,020 -> 40 KiB."""
+    from ..config import Config, ConfigError  # here: config resolves sizes through the networks
+    from ..tape import VARIANTS
+
+    configs = [Config(net=net.name)]
+    maxima: dict[str, Any] = {s.name: s.hi for s in net.sizes}
+    try:
+        configs.append(Config(net=net.name, **maxima))
+    except ConfigError:  # a rule across sizes refuses all maxima at once: each alone, then
+        for name, hi in maxima.items():
+            try:
+                configs.append(Config(net=net.name, **{name: hi}))
+            except ConfigError:
+                continue
+    tapes = [net.tape(cfg) for cfg in configs]
+    cell = max(len(tape.exercise_cell().encode()) for tape in tapes)
+    node = max(len(tape.node_formula(name, variant).encode())
+               for tape in tapes for name in tape.backward_order for variant in VARIANTS)
+    return SourceLimits(node=max(NODE_SOURCE_FLOOR, _round_up(SOURCE_HEADROOM * node)),
+                        cell=max(CELL_SOURCE_FLOOR, _round_up(SOURCE_HEADROOM * cell)),
+                        reference_node=node, reference_cell=cell)
+
+
+def node_limits(net: Network, base: Limits = DEFAULT_LIMITS) -> Limits:
+    """`base` with the source limit for one node of `net`."""
+    return replace(base, source_bytes=source_limits(net).node)
+
+
+def cell_limits(net: Network, base: Limits = DEFAULT_LIMITS) -> Limits:
+    """`base` with the source limit for a whole exercise cell of `net`."""
+    return replace(base, source_bytes=source_limits(net).cell)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from ..tape import Tape
 if TYPE_CHECKING:
     from ..config import Config
     from ..data import Dataset
+    from .shared_train import TrainStep
 
 Params = dict[str, torch.Tensor]
 TORCH_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
@@ -57,6 +58,7 @@ class Recipe:
     lr_decayed: float
     optimizer: str = "sgd"  # "sgd" (the lecture's p.data += -lr * grad) or "adamw"
     weight_decay: float = 0.0  # AdamW only
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW only (torch's defaults)
     sizes: tuple[tuple[str, int], ...] = ()  # sizes that differ from the gradient check's defaults
 
 
@@ -78,6 +80,9 @@ class Network:
     title: ClassVar[str]  # a short human title: "MLP (makemore part 4)"
     sizes: ClassVar[tuple[Size, ...]]  # batch_size first, then the network's own sizes
     recipe: ClassVar[Recipe]
+    # the finite-difference step h of gradcheck (float64): small enough for the truncation error
+    # (~h⁴) on the scale the loss bends on, large enough for rounding (~1e-16 · loss / h)
+    fd_step: ClassVar[float] = 3e-3
 
     # ---- config -------------------------------------------------------------------------------
 
@@ -159,6 +164,44 @@ class Network:
         """The dimensions whose entries a constant of `constants()` counts ("n": the batch), so a
         diagnosis can say which dimension a wrong count leaves out; () when it counts none."""
         return ("batch",) if name == "n" else ()
+
+    # ---- training (ninja_core.train calls these; the code lives in nets/<name>_train.py) -------
+
+    def train_step(self, cfg: Config, params: Params) -> TrainStep | None:
+        """The network's fast training step: forward and hand-written backward of a minibatch into
+        preallocated gradients, no autograd (`shared_train.TrainStep`). `params` are copied into the
+        step's own storage. None: the network has none yet, and training runs the tape's fused
+        manual backward instead (correct, slower)."""
+        return None
+
+    def logits(self, cfg: Config, params: Params, X: torch.Tensor, stats: Params | None = None) -> torch.Tensor:
+        """X (N, context_length) -> next-character logits (N, V): the forward pass as written with
+        autograd. stats None: batchnorm (if any) with the batch's statistics, as in training (the
+        benchmark's autograd baseline runs this); else with `calibrate`'s statistics (evaluation,
+        sampling)."""
+        raise NotImplementedError
+
+    def calibrate(self, cfg: Config, params: Params, X: torch.Tensor) -> Params:
+        """The statistics inference uses instead of the batch's, over a whole split X (N, T):
+        batchnorm's mean and variance per layer. {} for a network without batchnorm."""
+        return {}
+
+    def calibration_shapes(self, cfg: Config) -> dict[str, tuple[int, ...]]:
+        """Each statistic `calibrate` returns, with its shape (a model file is checked against it)."""
+        return {}
+
+    def calibration_variances(self, cfg: Config) -> tuple[str, ...]:
+        """The statistics that are variances (never negative in a sound model file)."""
+        return ()
+
+    def tanh_nodes(self, cfg: Config) -> tuple[str, ...]:
+        """The nodes whose saturation (|h| > 0.97) training reports; () when there is no tanh."""
+        return ()
+
+    def decays(self, name: str, shape: tuple[int, ...]) -> bool:
+        """Whether AdamW's weight decay applies to this parameter: matrices (embeddings included) yes;
+        biases and gains no, also when kept as (1, H) rows (nanoGPT's rule: decay what has >= 2 dims)."""
+        return sum(1 for s in shape if s > 1) >= 2
 
     def describe(self) -> dict[str, Any]:
         """What a client needs to offer this network: its sizes with defaults and ranges."""

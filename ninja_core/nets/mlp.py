@@ -20,6 +20,7 @@ from .layers import batchnorm, cross_entropy, embedding, fused_batchnorm, fused_
 
 if TYPE_CHECKING:
     from ..config import Config
+    from .shared_train import TrainStep
 
 german({
     "The lecture wrote (-dbndiff).sum(0): shape (H,) instead of (1, H). Its cmp compared with == and allclose, "
@@ -83,6 +84,32 @@ class MLP(Network):
 
     def axes(self, name: str, rank: int) -> tuple[str, ...]:
         return ("batch", "time", "channel") if rank == 3 else ()
+
+    # ---- training hooks (the code: mlp_train.py) ------------------------------------------------
+
+    def train_step(self, cfg: Config, params: Params) -> TrainStep:
+        from .mlp_train import MLPStep
+
+        return MLPStep(cfg, params)
+
+    def logits(self, cfg: Config, params: Params, X: torch.Tensor, stats: Params | None = None) -> torch.Tensor:
+        from .mlp_train import logits
+
+        return logits(cfg, params, X, stats)
+
+    def calibrate(self, cfg: Config, params: Params, X: torch.Tensor) -> Params:
+        from .mlp_train import calibrate
+
+        return calibrate(cfg, params, X)
+
+    def calibration_shapes(self, cfg: Config) -> dict[str, tuple[int, ...]]:
+        return {"bnmean": (1, cfg.n_hidden), "bnvar": (1, cfg.n_hidden)}
+
+    def calibration_variances(self, cfg: Config) -> tuple[str, ...]:
+        return ("bnvar",)
+
+    def tanh_nodes(self, cfg: Config) -> tuple[str, ...]:
+        return ("h",)
 
 
 NET = MLP()

@@ -26,6 +26,7 @@ from .layers import batchnorm, cross_entropy, embedding, fused_batchnorm, fused_
 
 if TYPE_CHECKING:
     from ..config import Config
+    from .shared_train import TrainStep
 
 german({
     "Over batch and time, dims (0, 1): the mean of each channel over all {count} positions of the minibatch. "
@@ -127,6 +128,32 @@ class WaveNet(Network):
     def constant_axes(self, name: str) -> tuple[str, ...]:
         # n1 = n*4 and n2 = n*2: the entries of batch *and* time that levels 1 and 2 average over
         return {"n": ("batch",), "n1": ("batch", "time"), "n2": ("batch", "time")}.get(name, ())
+
+    # ---- training hooks (the code: wavenet_train.py) --------------------------------------------
+
+    def train_step(self, cfg: Config, params: Params) -> TrainStep:
+        from .wavenet_train import WaveNetStep
+
+        return WaveNetStep(cfg, params)
+
+    def logits(self, cfg: Config, params: Params, X: torch.Tensor, stats: Params | None = None) -> torch.Tensor:
+        from .wavenet_train import logits
+
+        return logits(cfg, params, X, stats)
+
+    def calibrate(self, cfg: Config, params: Params, X: torch.Tensor) -> Params:
+        from .wavenet_train import calibrate
+
+        return calibrate(cfg, params, X)
+
+    def calibration_shapes(self, cfg: Config) -> dict[str, tuple[int, ...]]:
+        return {f"bn{stat}{k}": (cfg.n_hidden,) for k in (1, 2, 3) for stat in ("mean", "var")}
+
+    def calibration_variances(self, cfg: Config) -> tuple[str, ...]:
+        return ("bnvar1", "bnvar2", "bnvar3")
+
+    def tanh_nodes(self, cfg: Config) -> tuple[str, ...]:
+        return ("h1", "h2", "h3")
 
 
 NET = WaveNet()

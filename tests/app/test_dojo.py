@@ -214,3 +214,82 @@ def test_verdicts_and_code_errors_in_german(client: TestClient, default_run_doc:
     assert v["fix"]["message"].startswith("eine Änderung macht es richtig: ergänze keepdim=True")
     r = client.post(f"/api/runs/{default_run_doc['run_id']}/check", json={"node": "h", "code": "import os", "lang": "de"})
     assert r.status_code == 400 and r.json()["message"].startswith("Zeile 1, Spalte 1: import ist nicht erlaubt")
+
+
+# ---- issue 13 over HTTP: the GPT's classic backward mistakes and its source limits --------------------
+
+GPT_TAPE = get_net("gpt").tape(_Config(net="gpt"))
+
+
+@pytest.fixture(scope="module")
+def gpt_run_id(client: TestClient) -> str:
+    r = client.post("/api/runs", json={"net": "gpt"})
+    assert r.status_code == 200, r.text
+    return str(r.json()["run_id"])
+
+
+@pytest.mark.parametrize(("body", "status", "words"), [
+    ({"node": "preatt_0", "code": "dpreatt_0 = att_0 * (1 - att_0) * datt_0"}, "mismatch",
+     ("only the diagonal of its Jacobian", "far above rounding", "llm.c")),
+    ({"node": "preatt_0", "code": "dpreatt_0 = dpreatt_masked_0.masked_fill(tril == 0, -torch.inf)"}, "mismatch",
+     ("-inf belongs to the forward pass only",)),
+    ({"node": "fch_0", "code": "dfch_0 = 0.5 * (1 + fch_tanh_0) * dfch_gelu_0"}, "mismatch", ("sech^2 term is missing",)),
+    ({"node": "y_0", "code": "dy_0 = datty_0.view(B, nh, T, hs)"}, "mismatch", ("viewed straight",)),
+    ({"node": "preatt_0", "code": "dpreatt_0 = dpreatt_masked_0.clone()"}, "exact", ("exact",)),  # no mask: right
+])
+def test_the_classic_gpt_mistakes_over_http(client: TestClient, gpt_run_id: str, body: dict, status: str,  # type: ignore[type-arg]
+                                            words: tuple[str, ...]) -> None:
+    r = client.post(f"/api/runs/{gpt_run_id}/check", json=body)
+    assert r.status_code == 200, r.text
+    v = CheckVerdict.model_validate(r.json())
+    assert v.status == status
+    text = " | ".join(v.diagnosis)
+    for w in words:
+        assert w in text, (w, text)
+    if status == "exact":
+        assert "mask" not in text
+
+
+def test_the_forgotten_scale_is_named_over_http_in_both_languages(client: TestClient) -> None:
+    run_id = client.post("/api/runs", json={"net": "gpt", "n_head": 8}).json()["run_id"]  # head size 4
+    body = {"node": "scores_0", "code": "dscores_0 = dpreatt_0.clone()"}
+    v = client.post(f"/api/runs/{run_id}/check", json=body).json()
+    assert "factor scale = 1/sqrt(hs) of preatt_0 = scores_0 * scale is missing" in v["diagnosis"][0]
+    assert "one branch counted twice?" not in " ".join(v["diagnosis"])
+    de = client.post(f"/api/runs/{run_id}/check", json={**body, "lang": "de"}).json()
+    assert "kein doppelt gezählter Zweig" in de["diagnosis"][0] and "fehlt" in de["diagnosis"][0]
+
+
+def test_a_gpt_cell_grades_over_http_within_its_own_limit(client: TestClient) -> None:
+    """The GPT's cell at n_layer 6 (19 KB) is over the MLP's 16 KiB and within the GPT's 40 KiB; longer is a
+    400 naming the limit, and a body over the server's limit a 413."""
+    run_id = client.post("/api/runs", json={"net": "gpt", "n_layer": 6}).json()["run_id"]
+    cell = get_net("gpt").tape(_Config(net="gpt", n_layer=6)).exercise_cell()
+    assert 16_384 < len(cell.encode()) < 40_960
+    r = client.post(f"/api/runs/{run_id}/grade", json={"code": cell})
+    assert r.status_code == 200, r.text[:300]
+    assert GradeDocument.model_validate(r.json()).totals["passed"] == 321
+    r = client.post(f"/api/runs/{run_id}/grade", json={"code": cell + "\n#" + "x" * (40_960 - len(cell))})
+    assert r.status_code == 400 and r.json()["kind"] == "limit" and "40,960" in r.json()["message"]
+    r = client.post(f"/api/runs/{run_id}/grade", json={"code": "#" * (70 * 1024)})
+    assert r.status_code == 413 and "limit" in r.json()["message"]
+    r = client.post(f"/api/runs/{run_id}/check", json={"node": "y_0", "code": "#" * 5000})
+    assert r.status_code == 400 and "4,096" in r.json()["message"]
+    mlp = client.post("/api/runs", json={}).json()["run_id"]
+    r = client.post(f"/api/runs/{mlp}/grade", json={"code": cell})
+    assert r.status_code == 400 and "16,384" in r.json()["message"]
+
+
+def test_a_gpt_cell_with_a_classic_mistake_over_http(client: TestClient, gpt_run_id: str) -> None:
+    cell = GPT_TAPE.exercise_cell().replace("dpreatt_1 = dpreatt_masked_1.masked_fill(tril == 0, 0)",
+                                            "dpreatt_1 = dpreatt_masked_1.masked_fill(tril == 0, -torch.inf)")
+    rows = grade_rows(client, gpt_run_id, cell)
+    assert "-inf belongs to the forward pass only" in rows["preatt_1"].diagnosis[0]
+    assert rows["preatt_1"].local_status == "mismatch" and rows["scores_1"].local_status in ("exact", "approx")
+
+
+def test_the_schema_states_each_networks_source_limit(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "gpt: 40,960" in schemas["GradeRequest"]["properties"]["code"]["description"]
+    assert "mlp, wavenet: 16,384" in schemas["GradeRequest"]["properties"]["code"]["description"]
+    assert "4,096" in schemas["CheckRequest"]["properties"]["code"]["description"]

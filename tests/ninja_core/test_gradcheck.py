@@ -31,3 +31,15 @@ def test_finite_differences_catch_a_wrong_gradient(default_run) -> None:  # type
 
     from ninja_core.gradcheck import _rel
     assert _rel(torch.tensor(w2.numeric, dtype=torch.float64), torch.tensor(doubled, dtype=torch.float64)) > 0.3
+
+
+def test_the_result_has_a_compact_repr_and_an_html_table(default_run) -> None:  # type: ignore[no-untyped-def]
+    result = finite_differences(default_run)
+    assert isinstance(result, dict) and list(result) == list(default_run.tape.params)
+    text = repr(result)
+    assert text.startswith("finite differences (float64") and len(text.splitlines()) == 1 + len(result)
+    assert "| autograd " in text and len(text) < 1000
+    assert repr(result["W1"]).startswith("<FiniteDifference W1: 6 entries")
+    page = result._repr_html_()
+    assert page.startswith("<table>") and page.count("<tr><td><code>") == len(result)
+    assert result.worst() == max(max(fd.relerr, fd.relerr_manual) for fd in result.values())
