@@ -89,14 +89,15 @@ class Slots:
 
     def seconds_until_free(self, default: int) -> int:
         """When the first held slot expects to be free (its holder notes its expected end time in the
-        file), in whole seconds within 1..120; `default` when no holder said."""
+        file), in whole seconds within 1..60 (the page waits up to 60 s and then asks again); `default`
+        when no holder said."""
         ends = []
         now = time.time()
         for n in range(self.limit):
             with contextlib.suppress(OSError, ValueError):
                 ends.append(float((self.directory / f"{self.name}-{n}.lock").read_text() or "nan") - now)
         ends = [e for e in ends if math.isfinite(e)]
-        return default if not ends else int(min(120, max(1, math.ceil(min(ends)))))
+        return default if not ends else int(min(60, max(1, math.ceil(min(ends)))))
 
 
 class RateLimiter:

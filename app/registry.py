@@ -255,9 +255,11 @@ class RunRegistry:
     # ---- trained weights ------------------------------------------------------------------------
 
     def _eta(self, training: _Training | None, steps: int) -> int:
+        """Seconds until the training is done, for Retry-After: 1..60 (the page waits up to 60 s at once,
+        then asks again and gets a new estimate)."""
         total = steps / self.steps_per_s
         elapsed = time.monotonic() - training.started if training is not None else 0.0
-        return int(min(120, max(1, math.ceil(total - elapsed + 0.5))))
+        return int(min(60, max(1, math.ceil(total - elapsed + 0.5))))
 
     def _start_training(self, cfg: Config, schedule: int, key: str, client: str) -> _Training:
         """Start training `cfg` for the store, within the budget; raises Busy/RateLimited at once."""
