@@ -113,8 +113,9 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def describe(error: dict[str, Any], path: str = "") -> tuple[str | None, Text]:
-    """(field, sentence) for one pydantic error, using the project's own limits and words."""
+def describe(error: dict[str, Any], path: str = "", body: Any = None) -> tuple[str | None, Text]:
+    """(field, sentence) for one pydantic error, using the project's own limits and words; a size is
+    given the range of the network the body names (the schema can only state the widest)."""
     fields = ", ".join(fields_of(path))
     loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
     field = loc[-1] if loc else None
@@ -132,6 +133,10 @@ def describe(error: dict[str, Any], path: str = "") -> tuple[str | None, Text]:
         return field, tr("{field}: required field; fields: {fields}", field=where, fields=fields)
     if field in FIELD_LIMITS and (kind.startswith("int") or kind in ("greater_than_equal", "less_than_equal", "value_error")):
         lo, hi = FIELD_LIMITS[field]
+        net = body.get("net", "mlp") if isinstance(body, dict) else None
+        spec = NETS[net].size(field) if isinstance(net, str) and net in NETS and field in SIZE_FIELDS else None
+        if spec is not None:
+            lo, hi = spec.lo, spec.hi
         return field, tr("{field}: must be an integer in {lo}..{hi}{got}", field=field, lo=lo, hi=hi, got=got)
     if field in ENUMS:
         return field, tr("{field}: must be one of {allowed}{got}", field=field, allowed=", ".join(ENUMS[field]), got=got)
@@ -177,7 +182,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
-        described = [describe(e, request.url.path) for e in errors]
+        body = getattr(exc, "body", None)  # a JSON body that failed validation: its net and its language
+        described = [describe(e, request.url.path, body) for e in errors]
         content_type = request.headers.get("content-type", "")
         if errors and errors[0].get("type") == "model_attributes_type" and "json" not in content_type:
             described[0] = (None, tr("the request body must be JSON sent with Content-Type: application/json (got {got})",
@@ -186,7 +192,6 @@ def install(app: FastAPI) -> None:
         detail = [{"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type", ""), "message": m}
                   for e, (_, m) in zip(errors, described, strict=True)]
         allowed = list(ENUMS[field]) if field in ENUMS else None
-        body = getattr(exc, "body", None)  # a JSON body that failed validation may still say its language
         if isinstance(body, dict) and body.get("lang") in LANGS:
             request.state.lang = body["lang"]
         return error_response(422, "validation_error", message, field=field, allowed=allowed, detail=detail,

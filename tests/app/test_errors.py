@@ -98,3 +98,10 @@ def test_every_sentence_the_app_writes_has_its_german() -> None:
                 if not has_german(node.args[0].value):
                     missing.append(f"{path.name}: {node.args[0].value[:70]}")
     assert found > 30 and missing == []
+
+
+def test_a_size_out_of_range_names_the_range_of_the_network_asked_for(client: TestClient) -> None:
+    r = client.post("/api/runs", json={"batch_size": 5000})
+    assert r.json()["message"] == "batch_size: must be an integer in 2..4096, got 5000"  # the MLP's
+    r = client.post("/api/runs", json={"net": "wavenet", "batch_size": 5000})
+    assert r.json()["message"] == "batch_size: must be an integer in 2..1024, got 5000"  # the WaveNet's
