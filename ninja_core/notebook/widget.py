@@ -102,7 +102,7 @@ def run_view(run: Run, name: str, lang: str) -> dict[str, Any]:
     lines += [localize(n, lang) for n in node.notes]
     return {"name": name, "status": node.status, "local_status": node.local.status, "variable": None,
             "lines": lines, "diagnosis": [],
-            "figure": node_figure(name, value, manual, reference, lang=pick(lang), view=view)}
+            "figure": with_every_panel(node_figure(name, value, manual, reference, lang=pick(lang), view=view))}
 
 
 def judgement_view(j: Judgement, name: str, lang: str) -> dict[str, Any]:
@@ -112,7 +112,27 @@ def judgement_view(j: Judgement, name: str, lang: str) -> dict[str, Any]:
     lines = [f"{row.name} = {step.forward}"] if step is not None else []
     return {"name": row.name, "status": row.status, "local_status": row.local_status, "variable": row.variable,
             "lines": lines, "diagnosis": [localize(d, lang) for d in row.diagnosis],
-            "figure": j.figure_spec(row.name, lang)}
+            "figure": with_every_panel(j.figure_spec(row.name, lang))}
+
+
+def with_every_panel(figure: dict[str, Any]) -> dict[str, Any]:
+    """The figure with an empty trace on each of its four panels that has none (no gradient of theirs, or
+    none from autograd): plotly.js lays out only the axes that carry a trace, so without it the panels
+    that are there spread over the empty ones' place and the panel's note ("no manual gradient") lands
+    on another panel."""
+    used = {trace.get("xaxis", "x") for trace in figure["data"]}
+    missing = [k for k in range(1, 5) if (f"x{k}" if k > 1 else "x") not in used]
+    if not missing:
+        return figure
+    layout = dict(figure["layout"])
+    empty = []
+    for k in missing:
+        suffix = str(k) if k > 1 else ""
+        empty.append({"type": "scatter", "x": [], "y": [], "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
+                      "hoverinfo": "skip", "showlegend": False})
+        for axis in (f"xaxis{suffix}", f"yaxis{suffix}"):  # an empty panel: no made-up tick numbers
+            layout[axis] = {**layout.get(axis, {}), "showticklabels": False, "ticks": ""}
+    return {**figure, "data": [*figure["data"], *empty], "layout": layout}
 
 
 def first_of_interest(nodes: list[dict[str, Any]]) -> str:

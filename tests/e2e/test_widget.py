@@ -108,6 +108,7 @@ def test_a_judgement_widget_shows_the_table_graph_and_heatmaps_offline(
     ns: dict[str, Any] = {k: v.clone() for k, v in default_run.values.items() if isinstance(v, torch.Tensor)}
     ns.update({f"d{n}": default_run.manual[n].clone() for n in default_run.tape.backward_order})
     ns["dbnbias"] = -ns["dbnbias"]
+    del ns["dbnraw"]  # one they never wrote
     mount(page, judge(ns, deep=False).widget())
     assert page.locator(".cmp tbody tr[data-node]").count() == 26
     assert page.locator("svg.graph .gnode").count() == 29  # 7 parameters, Xb, Yb and 20 steps (the loss one of them)
@@ -123,7 +124,14 @@ def test_a_judgement_widget_shows_the_table_graph_and_heatmaps_offline(
     page.click("svg.graph .gnode[data-node='W2']")
     page.wait_for_selector(".ninja-widget[data-figure='W2']", timeout=TIMEOUT_MS)
     assert page.locator(".cmp tbody tr.selected").get_attribute("data-node") == "W2"
-    assert page.evaluate("window.sent") == [["selected", "counts"], ["selected", "W2"]]
+    # a gradient they never wrote: value and autograd drawn, and its own two panels kept in their places
+    page.click(".cmp tbody tr[data-node='bnraw']")
+    page.wait_for_selector(".ninja-widget[data-figure='bnraw']", timeout=TIMEOUT_MS)
+    assert heatmaps(page) == 2 and page.locator(".nw-figure .cartesianlayer .subplot").count() == 4
+    boxes = [page.locator(f".nw-figure .draglayer .{xy} .nsewdrag").bounding_box() for xy in ("xy", "x2y2", "x3y3", "x4y4")]
+    assert all(b is not None and b["width"] > 100 for b in boxes)
+    assert boxes[1]["x"] > boxes[0]["x"] + boxes[0]["width"] and boxes[2]["y"] > boxes[0]["y"] + boxes[0]["height"]  # 2 × 2
+    assert page.evaluate("window.sent") == [["selected", "counts"], ["selected", "W2"], ["selected", "bnraw"]]
     assert refused == [] and errors == []
     page.evaluate("window.cleanup()")  # the widget's teardown runs without errors
     assert errors == []

@@ -306,3 +306,16 @@ def test_every_notebook_sentence_has_its_german() -> None:
                         and not has_german(template.value):
                     missing.append(f"{path.name}: {template.value}")
     assert not missing, missing
+
+
+def test_judge_without_arguments_reads_the_callers_globals_and_source_can_be_given(
+        before_backward: dict[str, Any]) -> None:
+    ns = with_backward(before_backward, seed.planted("keepdim"), history=False)
+    run_cells(["from ninja_core import judge\nfound = judge(deep=False)"], ns)
+    assert ns["found"].row("bngain").status == "shape_mismatch" and ns["found"].report is None
+    # a script has no In: its backward code can be passed (here with a line the dojo refuses, left out)
+    code = "import os\n" + seed.planted("keepdim")
+    j = judge(ns, source=code, deep=False)
+    assert j.report is not None and j.backward is not None and j.backward.cells == (0,)
+    assert j.row("bngain").local_status == "shape_mismatch" and j.row("bngain").lines == [19]
+    assert j.backward.source.splitlines()[0] == ""  # the import left out, the line numbers kept
