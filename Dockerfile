@@ -1,9 +1,6 @@
 # Backprop Ninja, CPU image:  docker build -t backprop-ninja .  &&  docker run -p 8000:8000 backprop-ninja
 FROM python:3.11-slim
 
-# CPU-only torch from PyTorch's CPU wheel index (PyPI's default torch is a multi-GB CUDA build).
-ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
-
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -11,8 +8,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /srv/ninja
 
-COPY requirements.txt ./
-RUN pip install --extra-index-url "${TORCH_INDEX}" "torch==2.13.0" \
+# CPU-only torch first, alone, from PyTorch's CPU wheel index (PyPI's torch is a multi-GB CUDA build);
+# the same command as the Makefile's (requirements-torch.txt says why), then the rest from PyPI.
+COPY requirements-torch.txt requirements.txt ./
+RUN pip install --no-deps --retries 1 --timeout 15 -r requirements-torch.txt \
  && pip install -r requirements.txt
 
 COPY ninja_core ./ninja_core

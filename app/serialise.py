@@ -84,7 +84,7 @@ def node_detail(run_id: str, run: Run, name: str, requested_as: str | None, max_
                 diff_scale: DiffScale, with_arrays: bool, with_figure: bool, lang: Lang = "en") -> dict[str, Any]:
     node = run.nodes[name]
     value, manual, reference = run.tensors(name)
-    view = node_view(value, manual, reference, max_cells)
+    view = node_view(value, manual, reference, max_cells, axes=run.net.axes(name, value.dim()))
     arrays = {key: _array(getattr(view, key), encoding) if with_arrays else None
               for key in ("value", "manual", "autograd", "diff")}
     return {

@@ -43,9 +43,9 @@ class NoDelayH11Protocol(H11Protocol):
         super().connection_made(transport)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m app") -> int:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m app", description="Serve Backprop Ninja")
+    parser = argparse.ArgumentParser(prog=prog, description="Serve Backprop Ninja")
     parser.add_argument("--host", default=settings.host, help=f"bind address (default {settings.host}; env HOST)")
     parser.add_argument("--port", type=int, default=settings.port, help=f"(default {settings.port}; env PORT)")
     parser.add_argument("--workers", type=int, default=settings.workers,
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:  # fail fast, in one line, before any worker starts (and not with a traceback per worker)
         load_dataset(settings.data_path)
     except DataError as exc:
-        print(f"python -m app: error: the word list cannot be used: {exc} (set NINJA_DATA_PATH)", file=sys.stderr)
+        print(f"{prog}: error: the word list cannot be used: {exc} (set NINJA_DATA_PATH)", file=sys.stderr)
         return 2
     uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers,
                 http="app.server:NoDelayHttpToolsProtocol", loop=args.loop, log_level=args.log_level,

@@ -64,16 +64,17 @@ def manual_backward(tape: Tape, values: Values, variant: str = "chain") -> Grads
     one-step formula; the nodes inside the block are still computed by the chain (so the page
     can show them), but their branches no longer reach the block's input."""
     blocks = tape.blocks(variant)
-    inner = {name: b for b in blocks.values() for name in b.inner}
     with torch.no_grad():
         grads: Grads = {tape.loss: torch.ones_like(values[tape.loss])}  # dloss = 1
         for step in reversed(tape.steps):
-            if step.out in blocks:
-                block = blocks[step.out]
-                grads[step.out] = block.compute(values, grads[block.out])
+            if step.out in blocks:  # every other branch to this node is done: the block's formula adds last
+                own = blocks[step.out]
+                fused = own.compute(values, grads[own.out])
+                grads[step.out] = grads[step.out] + fused if step.out in grads else fused
             d_out = grads[step.out]
             for grad in step.grads:
-                if grad.wrt in blocks and step.out in inner:
+                block = blocks.get(grad.wrt)
+                if block is not None and block.replaces(step.out):
                     continue  # this branch is replaced by the fused formula
                 contribution = grad.compute(values, d_out)
                 if grad.wrt in grads:
@@ -108,25 +109,24 @@ def local_backward(tape: Tape, values: Values, reference: Grads, variant: str = 
         return True
 
     with torch.no_grad():
-        for name, branches in tape.consumers.items():
-            upstream = [blocks[name].out] if name in blocks else [step.out for step, _ in branches]
+        for name in tape.consumers:
+            block = blocks.get(name)
+            branches = tape.branches(name, variant)  # without those the block replaces
+            upstream = [step.out for step, _ in branches] + ([block.out] if block is not None else [])
             if manual is not None and name in manual and upstream_exact(upstream):
                 local[name] = manual[name]
                 continue
-            if name in blocks:
-                block = blocks[name]
-                local[name] = block.compute(values, reference[block.out])
+            if any(reference.get(u) is None for u in upstream):
                 continue
             total: torch.Tensor | None = None
-            for step, grad in branches:
-                d_out = reference.get(step.out)
-                if d_out is None:
-                    break
-                contribution = grad.compute(values, d_out)
+            for step, grad in branches:  # in the order manual_backward adds them: the block last
+                contribution = grad.compute(values, reference[step.out])
                 total = contribution if total is None else total + contribution
-            else:
-                if total is not None:
-                    local[name] = total
+            if block is not None:
+                contribution = block.compute(values, reference[block.out])
+                total = contribution if total is None else total + contribution
+            if total is not None:
+                local[name] = total
     return local
 
 

@@ -30,20 +30,32 @@ class Matrix:
         return self.block != (1, 1)
 
 
-def to_2d(t: torch.Tensor) -> tuple[torch.Tensor, str, str, str]:
-    """(matrix, how, row axis title, column axis title) for a tensor of any rank."""
+def to_2d(t: torch.Tensor, axes: tuple[str, ...] = ()) -> tuple[torch.Tensor, str, str, str]:
+    """(matrix, how, row axis title, column axis title) for a tensor of any rank.
+
+    Rank 3 (a, b, c): one row per i0, the rest side by side. Rank 4 (a, b, c, d), e.g. attention
+    (B, nh, T, T): a grid of a × b blocks, each c × d -- one row of blocks per i0 (sample), one
+    column of blocks per i1 (head), so every block is one c × d matrix as it is (query × key).
+    `axes` names the dimensions (`Network.axes`) for the titles; without it they are i0, i1, ..."""
     shape = tuple(t.shape)
+    names = axes if len(axes) == t.dim() else tuple(f"i{k}" for k in range(t.dim()))
     if t.dim() == 0:
         return t.reshape(1, 1), "a scalar, shown as 1 × 1", "", ""
     if t.dim() == 1:
-        return t.reshape(1, -1), f"shape ({shape[0]},) shown as one row", "", "index"
+        return t.reshape(1, -1), f"shape ({shape[0]},) shown as one row", "", names[0] if axes else "index"
     if t.dim() == 2:
-        return t, "", "row", "column"
+        return t, "", names[0] if axes else "row", names[1] if axes else "column"
+    if t.dim() == 4:
+        a, b, c, d = shape
+        how = (f"shape {shape} shown as a grid of {a} × {b} blocks of {c} × {d}: row = {names[0]}·{c} + {names[2]}, "
+               f"column = {names[1]}·{d} + {names[3]}")
+        grid = t.permute(0, 2, 1, 3).reshape(a * c, b * d)
+        return grid, how, f"({names[0]}, {names[2]})", f"({names[1]}, {names[3]})"
     rows, rest = shape[0], math.prod(shape[1:])
-    terms = [f"i{k}·{math.prod(shape[k + 1:])}" for k in range(1, len(shape) - 1)] + [f"i{len(shape) - 1}"]
-    how = f"shape {shape} shown as {rows} × {rest}: row = i0, column = {' + '.join(terms)}"
-    col_title = "(" + ", ".join(f"i{k}" for k in range(1, len(shape))) + ") flattened"
-    return t.reshape(rows, rest), how, "i0", col_title
+    terms = [f"{names[k]}·{math.prod(shape[k + 1:])}" for k in range(1, len(shape) - 1)] + [names[-1]]
+    how = f"shape {shape} shown as {rows} × {rest}: row = {names[0]}, column = {' + '.join(terms)}"
+    col_title = "(" + ", ".join(names[1:]) + ") flattened"
+    return t.reshape(rows, rest), how, names[0], col_title
 
 
 def _block_sizes(rows: int, cols: int, max_cells: int) -> tuple[int, int]:
@@ -76,9 +88,9 @@ def reduce_blocks(m: torch.Tensor, block: tuple[int, int], mode: str) -> torch.T
     return (sums / counts)[0, 0]
 
 
-def matrix(t: torch.Tensor, max_cells: int = DEFAULT_MAX_CELLS, mode: str = "mean") -> Matrix:
+def matrix(t: torch.Tensor, max_cells: int = DEFAULT_MAX_CELLS, mode: str = "mean", axes: tuple[str, ...] = ()) -> Matrix:
     t = t.detach().to("cpu", torch.float32)
-    m, how, row_title, col_title = to_2d(t)
+    m, how, row_title, col_title = to_2d(t, axes)
     rows, cols = m.shape
     block = _block_sizes(rows, cols, max(1, max_cells))
     data = reduce_blocks(m, block, mode)
@@ -127,15 +139,20 @@ class NodeView:
 
 
 def node_view(value: torch.Tensor, manual: torch.Tensor | None, reference: torch.Tensor | None,
-              max_cells: int = DEFAULT_MAX_CELLS, with_stats: bool = True) -> NodeView:
+              max_cells: int = DEFAULT_MAX_CELLS, with_stats: bool = True, axes: tuple[str, ...] = ()) -> NodeView:
+    """`axes` names the value's dimensions (`Network.axes`); a gradient of another shape is drawn without."""
     absdiff = None
     if manual is not None and reference is not None and manual.shape == reference.shape:
         absdiff = (manual.to(reference.dtype) - reference).abs()
+
+    def named(t: torch.Tensor) -> tuple[str, ...]:
+        return axes if t.shape == value.shape else ()
+
     return NodeView(
-        value=matrix(value, max_cells),
-        manual=matrix(manual, max_cells) if manual is not None else None,
-        autograd=matrix(reference, max_cells) if reference is not None else None,
-        diff=matrix(absdiff, max_cells, mode="max") if absdiff is not None else None,
+        value=matrix(value, max_cells, axes=axes),
+        manual=matrix(manual, max_cells, axes=named(manual)) if manual is not None else None,
+        autograd=matrix(reference, max_cells, axes=named(reference)) if reference is not None else None,
+        diff=matrix(absdiff, max_cells, mode="max", axes=named(absdiff)) if absdiff is not None else None,
         stats={"value": stats(value), "manual": stats(manual), "autograd": stats(reference), "diff": stats(absdiff)}
         if with_stats else {},
     )

@@ -4,7 +4,8 @@ Central differences of fourth order on a few sampled entries of each parameter:
     dL/dp ≈ (-L(p+2h) + 8 L(p+h) - 8 L(p-h) + L(p-2h)) / 12h
 h = 3e-3 balances the truncation error (~h⁴) against rounding (~1e-16 · L / h): measured over
 several configs, the worst relative error was ~3e-10 for the parameters with a real gradient
-and ~1e-7 for b1, whose gradient is zero in exact arithmetic.
+and ~1e-7 for b1, whose gradient is zero in exact arithmetic. A network whose loss bends on a
+smaller scale sets its own step (`Network.fd_step`; the GPT's, with the reason, in nets/gpt.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .backward import both_passes, forward
 if TYPE_CHECKING:
     from .run import Run
 
-STEP = 3e-3
+STEP = 3e-3  # the default `Network.fd_step`
 # A gradient that is zero in exact arithmetic (b1: batchnorm subtracts the mean, so b1 cancels)
 # is noise over noise in a plain relative error; below this norm a gradient counts as zero.
 ZERO_FLOOR = 1e-6
@@ -79,12 +80,13 @@ def finite_differences(run: Run, entries: int = 6) -> dict[str, FiniteDifference
         return loss
 
     g = torch.Generator().manual_seed(run.config.seed)
+    h = run.net.fd_step
     results: dict[str, FiniteDifference] = {}
     for name in tape.params:
         picks = _sample_entries(tuple(params[name].shape), reference[name], entries, g)
         numeric = [
-            (-loss_at(name, ix, 2 * STEP) + 8 * loss_at(name, ix, STEP)
-             - 8 * loss_at(name, ix, -STEP) + loss_at(name, ix, -2 * STEP)) / (12 * STEP)
+            (-loss_at(name, ix, 2 * h) + 8 * loss_at(name, ix, h)
+             - 8 * loss_at(name, ix, -h) + loss_at(name, ix, -2 * h)) / (12 * h)
             for ix in picks
         ]
         ag = [reference[name][ix].item() for ix in picks]

@@ -125,10 +125,12 @@ class Run:
         """A plotly Figure of four heatmaps: value, manual gradient, autograd gradient, |diff|."""
         import plotly.graph_objects as go
 
+        from .display import node_view
         from .figures import node_figure
 
         value, manual, reference = self.tensors(name)
-        return go.Figure(node_figure(name, value, manual, reference))
+        view = node_view(value, manual, reference, with_stats=False, axes=self.net.axes(name, value.dim()))
+        return go.Figure(node_figure(name, value, manual, reference, view=view))
 
     def graph(self) -> dict[str, Any]:
         """The forward graph: parameters, the minibatch, every step's node, and the forward edges."""

@@ -64,6 +64,12 @@ class FusedBlock:
     compute: GradFn  # (values, d<out>) -> d<wrt>
     note: str = ""
 
+    def replaces(self, step_out: str) -> bool:
+        """Whether the block's formula replaces the branch to `wrt` from the step making `step_out`: the
+        steps inside the span and the block's own output step (a GELU's output reads its input too).
+        Branches from anywhere else (a residual connection beside a fused layernorm) still add to d<wrt>."""
+        return step_out == self.out or step_out in self.inner
+
 
 @dataclass(frozen=True)
 class Tape:
@@ -119,26 +125,44 @@ class Tape:
         """The names a learner may give d<node>: its own and its aliases' (dh, da)."""
         return (f"d{node}", *(f"d{alias}" for alias, target in self.aliases.items() if target == node))
 
+    @cached_property
+    def _fused_blocks(self) -> dict[str, FusedBlock]:
+        return {b.wrt: b for b in self.fused}
+
     def blocks(self, variant: str) -> dict[str, FusedBlock]:
         """The fused blocks active in a variant, keyed by the node whose gradient they produce."""
-        return {b.wrt: b for b in self.fused} if variant == "fused" else {}
+        return self._fused_blocks if variant == "fused" else {}
 
     def skipped(self, variant: str) -> dict[str, str]:
         """In `fused`: node -> the block whose one-step formula skips over it."""
         return {inner: b.name for b in self.blocks(variant).values() for inner in b.inner}
 
+    def branches(self, name: str, variant: str = "chain") -> list[tuple[Step, Grad]]:
+        """The (step, branch) pairs that send d<name> its gradient in `variant`, in backward order,
+        without those its fused block replaces (the block's formula comes after them)."""
+        return self._branches[variant == "fused"].get(name, [])
+
+    @cached_property
+    def _branches(self) -> tuple[dict[str, list[tuple[Step, Grad]]], dict[str, list[tuple[Step, Grad]]]]:
+        # (chain, fused): computed once per tape, since every check asks for every node's
+        found: list[dict[str, list[tuple[Step, Grad]]]] = []
+        for blocks in ({}, self._fused_blocks):
+            found.append({name: [(step, grad) for step, grad in pairs
+                                 if name not in blocks or not blocks[name].replaces(step.out)]
+                          for name, pairs in self.consumers.items()})
+        return found[0], found[1]
+
     def node_formula(self, name: str, variant: str = "chain") -> str:
-        """The whole reference solution for d<name>: its branches in the order backward meets them."""
+        """The whole reference solution for d<name>: its branches in the order backward meets them,
+        then its fused block's one-step formula, if it has one in `variant`."""
         block = self.blocks(variant).get(name)
-        if block is not None:
-            return block.formula
-        return "\n".join(grad.formula for _, grad in self.consumers.get(name, []))
+        lines = [grad.formula for _, grad in self.branches(name, variant)]
+        return "\n".join([*lines, block.formula] if block is not None else lines)
 
     def node_notes(self, name: str, variant: str = "chain") -> list[str]:
         block = self.blocks(variant).get(name)
-        if block is not None:
-            return [block.note] if block.note else []
-        return [grad.note for _, grad in self.consumers.get(name, []) if grad.note]
+        notes = [grad.note for _, grad in self.branches(name, variant) if grad.note]
+        return [*notes, block.note] if block is not None and block.note else notes
 
     def exercise_cell(self) -> str:
         """The whole chain exercise as one notebook cell: every formula in backward order."""

@@ -1,7 +1,7 @@
 """Engine benchmark: one full check (forward + autograd + manual backward + every comparison,
 end to end and local), in-process, median of repeated runs, for each network.
 
-    python scripts/bench_engine.py [--json]
+    python scripts/bench_engine.py [--json] [--threads N] [--only gpt]
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ CASES = [
     ("batch 4096, n_hidden 1024, fused", Config(batch_size=4096, n_hidden=1024, variant="fused"), 9),
     ("wavenet default (batch 32, n_hidden 128), chain", Config(net="wavenet"), 100),
     ("wavenet default, fused", Config(net="wavenet", variant="fused"), 100),
+    ("gpt default (batch 32, block 8, n_embd 32, 4 heads, 2 layers), chain", Config(net="gpt"), 100),
+    ("gpt default, fused", Config(net="gpt", variant="fused"), 100),
 ]
 
 
@@ -43,15 +45,19 @@ def median_ms(cfg: Config, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own; the server uses 1)")
+    parser.add_argument("--only", default="", help="only the cases whose label contains this text (e.g. gpt)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     tune_allocator()  # as the server and CLI do
-    results = {label: round(median_ms(cfg, repeats), 2) for label, cfg, repeats in CASES}
+    results = {label: round(median_ms(cfg, repeats), 2) for label, cfg, repeats in CASES if args.only in label}
     if args.json:
         print(json.dumps({"torch_threads": torch.get_num_threads(), "median_ms": results}))
         return
     print(f"engine check, in-process, median ms ({torch.get_num_threads()} torch threads)")
     for label, ms in results.items():
-        print(f"  {label:50s} {ms:8.2f} ms")
+        print(f"  {label:70s} {ms:8.2f} ms")
 
 
 if __name__ == "__main__":

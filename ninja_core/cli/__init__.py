@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..config import ConfigError
 from ..data import DataError
@@ -17,19 +18,24 @@ from . import check, dojo, train
 from .args import OneLineParser
 
 Handler = Callable[[argparse.Namespace], int]
+Register = Callable[[Any], None]  # adds commands to the subparsers action it is given
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m ninja_core",
+def build_parser(prog: str = "python -m ninja_core", extra: Register | None = None) -> argparse.ArgumentParser:
+    """The command line; `extra` lets a front end add its own commands (the installed `backprop-ninja`
+    adds `serve` from app.cli) without this package knowing them."""
+    parser = OneLineParser(prog=prog,
                            description="Backprop Ninja: backward passes written by hand, checked against autograd.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for command in (check, dojo, train):
         command.register(sub)
+    if extra is not None:
+        extra(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, prog: str = "python -m ninja_core", extra: Register | None = None) -> int:
+    parser = build_parser(prog, extra)
     args = parser.parse_args(argv)
     try:
         handler: Handler = args.handler

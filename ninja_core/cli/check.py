@@ -10,11 +10,20 @@ from .args import add_config_arguments, config_from, print_json
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    import torch
+
     from ..gradcheck import finite_differences
     from ..run import check
 
-    run = check(config_from(args, variant=args.variant), args.data)
-    fd = finite_differences(run) if not args.no_gradcheck else {}
+    # One torch thread, as the server: two collapse as soon as another process wants a core (DESIGN.md).
+    # Measured here under load: `check --net gpt` with finite differences 4 min 10 s with two, 25 s with one.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run = check(config_from(args, variant=args.variant), args.data)
+        fd = finite_differences(run) if not args.no_gradcheck else {}
+    finally:
+        torch.set_num_threads(threads)
     if args.json:
         print_json({
             "loss": run.loss,
@@ -38,7 +47,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("check", help="forward + manual backward + autograd: the cmp table of every gradient")
     add_config_arguments(p)
     p.add_argument("--variant", choices=VARIANTS, default="chain",
-                   help="chain: every intermediate; fused: the network's one-step formulas (cross-entropy, batchnorm)")
+                   help="chain: every intermediate; fused: the network's one-step formulas (cross-entropy, batchnorm; "
+                        "the gpt's layernorm, softmax and GELU)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--no-gradcheck", action="store_true", help="skip the finite-difference check of the parameters")
     p.set_defaults(handler=cmd_check)

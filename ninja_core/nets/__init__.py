@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from ..config import ConfigError
 from ..i18n import tr
-from . import mlp, wavenet
+from . import gpt, mlp, wavenet
 from .base import Network, Params, Recipe, Size, generator, resolve_device
 
-NETS: dict[str, Network] = {net.name: net for net in (mlp.NET, wavenet.NET)}
+NETS: dict[str, Network] = {net.name: net for net in (mlp.NET, wavenet.NET, gpt.NET)}
 
 
 def get_net(name: str) -> Network:

@@ -78,6 +78,9 @@ class Network:
     title: ClassVar[str]  # a short human title: "MLP (makemore part 4)"
     sizes: ClassVar[tuple[Size, ...]]  # batch_size first, then the network's own sizes
     recipe: ClassVar[Recipe]
+    # the finite-difference step h of gradcheck (float64): small enough for the truncation error
+    # (~h⁴) on the scale the loss bends on, large enough for rounding (~1e-16 · loss / h)
+    fd_step: ClassVar[float] = 3e-3
 
     # ---- config -------------------------------------------------------------------------------
 

@@ -51,9 +51,11 @@ def test_a_fresh_registry_rebuilds_a_run_it_never_saw(default_run_doc: dict) -> 
 
 
 @pytest.mark.parametrize(("body", "field", "phrase"), [
-    ({"batch_size": 5000}, "batch_size", "must be an integer in 2..4096, got 5000"),
+    # beyond every network's range: the schema's widest range (gpt's batch starts at 1, its n_embd ends at 128)
+    ({"batch_size": 5000}, "batch_size", "must be an integer in 1..4096, got 5000"),
     ({"batch_size": 1}, "batch_size", "2..4096"),
-    ({"n_embd": 0}, "n_embd", "1..64"),
+    ({"n_embd": 0}, "n_embd", "1..128"),
+    ({"n_embd": 65}, "n_embd", "must be in 1..64 for mlp, got 65"),  # within the widest range: the network's own
     ({"n_hidden": 1025}, "n_hidden", "1..1024"),
     ({"block_size": 9}, "block_size", "1..8"),
     ({"seed": -1}, "seed", "0..9223372036854775807"),
@@ -192,9 +194,40 @@ def test_bad_net_values_are_422_naming_what_is_allowed(client: TestClient, body:
     assert r.status_code == 422 and r.json()["field"] == field and phrase in r.json()["message"], r.text
 
 
+def test_gpt_runs_by_net_every_node_exact(client: TestClient) -> None:
+    r = client.post("/api/runs", json={"net": "gpt"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["config"]["net"] == "gpt" and doc["config"]["n_head"] == 4 and "n_hidden" not in doc["config"]
+    assert doc["run_id"].startswith("r2-gpt-f32-chain-s2147483647-t0-b32-e32-k8-nh4-nl2-d")
+    assert len(doc["nodes"]) == 121 and doc["counts"] == {"exact": 121}
+    assert len(doc["batch"]) == 32 and all(len(b["context"]) == len(b["target"]) == 8 for b in doc["batch"])
+    assert ["preatt_masked_0", "att_maxes_0"] in doc["graph"]["edges"] and ["wte", "logits"] in doc["graph"]["edges"]
+    node = client.get(f"/api/runs/{doc['run_id']}/nodes/att_0").json()
+    assert node["shape"] == [32, 4, 8, 8] and node["summary"]["status"] == "exact"
+    assert node["display_shape"] == [256, 32] and "grid of 32 × 4 blocks of 8 × 8" in node["how"]
+    fused = client.post("/api/runs", json={"net": "gpt", "variant": "fused", "dtype": "float64"}).json()
+    statuses = {n["name"]: (n["status"], n["skipped_by"]) for n in fused["nodes"]}
+    assert statuses["encoded"] == ("approx", None) and statuses["ln1_rstd_0"][1] == "layernorm_ln1_0"
+
+
+@pytest.mark.parametrize("body, field, phrase", [
+    ({"net": "gpt", "n_embd": 30}, "n_head", "n_embd 30 is not divisible by n_head 4: each head gets n_embd / n_head"),
+    ({"net": "gpt", "n_head": 3}, "n_head", "n_embd 32 is not divisible by n_head 3"),
+    ({"net": "gpt", "block_size": 33}, "block_size", "must be an integer in 1..32"),  # the schema's widest range
+    ({"net": "gpt", "n_layer": 7}, "n_layer", "1..6"),
+    ({"net": "gpt", "n_hidden": 64}, "n_hidden", "gpt has no n_hidden"),
+])
+def test_bad_gpt_sizes_are_422_naming_the_rule(client: TestClient, body: dict, field: str, phrase: str) -> None:  # type: ignore[type-arg]
+    r = client.post("/api/runs", json=body)
+    assert r.status_code == 422 and r.json()["field"] == field and phrase in r.json()["message"], r.text
+
+
 def test_nets_lists_every_network_with_its_sizes(client: TestClient) -> None:
     nets = {n["name"]: n for n in client.get("/api/nets").json()}
-    assert {"mlp", "wavenet"} <= set(nets)
+    assert {"mlp", "wavenet", "gpt"} <= set(nets)
+    gpt = {s["name"]: s for s in nets["gpt"]["sizes"]}
+    assert gpt["n_head"]["default"] == 4 and gpt["n_layer"]["max"] == 6 and "n_hidden" not in gpt
     wavenet = {s["name"]: s for s in nets["wavenet"]["sizes"]}
     assert wavenet["block_size"] == {**wavenet["block_size"], "default": 8, "min": 8, "max": 8}
     assert wavenet["n_hidden"]["default"] == 128 and "n_head" not in wavenet
