@@ -165,18 +165,50 @@ def test_an_unknown_network_in_a_link_says_which_there_are(browser_page: Browser
 
 
 def test_every_network_the_server_lists_draws_its_graph_and_table(browser_page: BrowserPage) -> None:
-    """Whatever networks the server carries (a GPT when it lands): every node in the graph, every
-    gradient in the table, no console error."""
+    """Whatever networks the server carries (the MLP, the WaveNet, the GPT): every node in the graph,
+    every gradient in the table (which fits its card, in both variants), its sizes in the header, the
+    cell dialog naming its first and last gradient, no console error."""
     page = browser_page.page
     for net in nets(browser_page.base_url):
-        open_page(page, f"?net={net['name']}")
-        doc = api_run(browser_page.base_url, {"net": net["name"]})
-        assert rows(page) == [n["name"] for n in doc["nodes"]], net["name"]
-        assert graph_nodes(page) == {n["name"] for n in doc["graph"]["nodes"]}, net["name"]
+        for variant in ("chain", "fused"):
+            open_page(page, f"?net={net['name']}&variant={variant}")
+            doc = api_run(browser_page.base_url, {"net": net["name"], "variant": variant})
+            assert rows(page) == [n["name"] for n in doc["nodes"]], net["name"]
+            assert graph_nodes(page) == {n["name"] for n in doc["graph"]["nodes"]}, net["name"]
+            assert page.evaluate(SIDEWAYS_JS) == [], (net["name"], variant)
+            assert page.evaluate(GRAPH_OVERLAPS_JS) == [], (net["name"], variant)
         sizes = {s["name"] for s in net["sizes"]}
         shown = set(page.eval_on_selector_all("#size-fields input", "is => is.map(i => i.name)"))
         assert shown == sizes, net["name"]
+        page.click("#tab-dojo")
+        page.click("#open-cell")
+        first, last = doc["nodes"][0]["name"], doc["nodes"][-1]["name"]
+        expect(page.locator("#cell-intro")).to_contain_text(f"d{first} down to d{last}")
+        expect(page.locator(".cell-empty")).to_contain_text(f"The {len(doc['nodes'])} gradients")
     assert browser_page.problems.console_errors == []
+
+
+# The bottom edge of every element drawn in the header (hidden ones and display: contents have no box).
+BOTTOMS_JS = ("es => es.filter(e => e.checkVisibility() && e.getBoundingClientRect().width > 0)"
+              ".map(e => e.getBoundingClientRect().bottom)")
+
+
+@pytest.mark.parametrize("width", [1024, 1280, 1440, 1600])
+def test_the_header_keeps_one_line_for_every_network(browser: Browser, server_url: str, width: int) -> None:
+    """From 1024 px the header is one line whichever network's sizes it holds, in English and German
+    (the page's rows below keep their height); nothing is wider than the window."""
+    context = browser.new_context(viewport={"width": width, "height": 768}, base_url=server_url)
+    try:
+        page = context.new_page()
+        for net in nets(server_url):
+            for lang in ("en", "de"):
+                page.goto(f"/?net={net['name']}&lang={lang}")
+                wait_for_figure(page)
+                tops = page.eval_on_selector_all(".topbar > *, #controls > *, #size-fields > *", BOTTOMS_JS)
+                assert max(tops) - min(tops) < 24, (net["name"], lang, tops)
+                assert page.evaluate(SIDEWAYS_JS) == [], (net["name"], lang)
+    finally:
+        context.close()
 
 
 # ---- progress and drafts per network --------------------------------------------------------------
