@@ -12,7 +12,7 @@ import Plotly from "./plotly.js";
 import { el, fill } from "./dom.js";
 import { translator } from "./i18n.js";
 import { drawTable, markSelected, statusBadge, localBadge } from "./table.js";
-import { layoutGraph, drawGraph, markSelectedNode, drawLegend } from "./graph.js";
+import { layoutGraph, drawGraph, markSelectedNode, drawLegend, revealNode, shownInFull } from "./graph.js";
 import { arranged, arrangementFor } from "./figure.js";
 
 // The page's plot settings (figure.js's CONFIG): no cloud links; the widget's own plotly instance, so
@@ -48,7 +48,7 @@ function render({ model, el: host }) {
   const graphSvg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   graphSvg.setAttribute("class", "graph");
   const legend = el("ul", { class: "legend" });
-  const graphWrap = el("div", { class: "nw-graph-wrap" }, graphSvg);
+  const graphWrap = el("div", { class: "graph-wrap nw-graph-wrap" }, graphSvg);
   const headline = el("div", { class: "nw-headline" });
   const notes = el("ul", { class: "nw-notes" });
   const forward = el("div", { class: "nw-forward" });
@@ -71,6 +71,7 @@ function render({ model, el: host }) {
   let t = translator(model.get("lang"));
   let words = WORDS[model.get("lang")] ?? WORDS.en;
   let width = 0;
+  let layout = null;
   let figureSeq = 0;
 
   const doc = () => model.get("doc") ?? {};
@@ -78,19 +79,34 @@ function render({ model, el: host }) {
 
   function select(name) {
     if (!name || !names().includes(name) || name === model.get("selected")) return;
-    markSelected(tbody, name);
-    markSelectedNode(graphSvg, name);
     model.set("selected", name);
+    showSelection();
     model.save_changes();
   }
 
+  // As the page does (gradients.js): the graph for the box's width, rows far from the selected node
+  // folded into the overview when the box's max-height is too small for all of them.
   function drawGraphNow() {
     const d = doc();
     if (!d.graph || !graphWrap.clientWidth) return;
     width = graphWrap.clientWidth;
-    const layout = layoutGraph(d.graph, width);
-    drawGraph(graphSvg, layout, { selected: model.get("selected"), selectable: new Set(names()), t });
-    drawLegend(legend, t, false);
+    const budget = Number.parseFloat(getComputedStyle(graphWrap).maxHeight);
+    const selected = model.get("selected");
+    layout = layoutGraph(d.graph, width, { selected, budget: Number.isFinite(budget) ? budget : Infinity });
+    drawGraph(graphSvg, layout, { selected, selectable: new Set(names()), t });
+    drawLegend(legend, t, false, layout.folded);
+    revealNode(graphWrap, layout, selected);
+  }
+
+  function showSelection() {
+    const name = model.get("selected");
+    markSelected(tbody, name);
+    if (layout && !shownInFull(layout, name)) {
+      drawGraphNow();
+      return;
+    }
+    markSelectedNode(graphSvg, name);
+    if (layout) revealNode(graphWrap, layout, name);
   }
 
   function drawDoc() {
@@ -171,10 +187,7 @@ function render({ model, el: host }) {
 
   const onDoc = () => drawDoc();
   const onView = () => { drawView().catch((err) => console.error("ninja widget: figure failed", err)); };
-  const onSelected = () => {
-    markSelected(tbody, model.get("selected"));
-    markSelectedNode(graphSvg, model.get("selected"));
-  };
+  const onSelected = () => showSelection();
   model.on("change:doc", onDoc);
   model.on("change:view", onView);
   model.on("change:selected", onSelected);
