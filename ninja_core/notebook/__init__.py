@@ -7,17 +7,17 @@
     widget(check())           # the same view of a check() run
 
 judge and cmp need torch only; the widget needs the notebook extra (`pip install 'backprop-ninja[notebook]'`:
-anywidget, ipywidgets). How each decides what it can see: judging.py, cmp.py, history.py.
+anywidget, ipywidgets). How each decides what it can see: judging.py, lecture_cmp.py, history.py.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .cmp import CmpLine, cmp, cmp_line
-from .find import Found, JudgeError, find
 from .judging import Judgement, Row, judge
-from .rebuild import ForwardCheck, Rebuilt, rebuild
+from .lecture_cmp import CmpLine, cmp, cmp_line
+from .namespace import Found, JudgeError, find
+from .rerun import ForwardCheck, Rebuilt, rebuild
 
 
 def widget(result: Any) -> Any:

@@ -18,6 +18,7 @@ each after a `# In[k]` line, so line numbers in diagnoses count in `Backward.sou
 from __future__ import annotations
 
 import ast
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,7 +152,7 @@ def _refused(stmt: ast.stmt, code: str, known: set[str]) -> str | None:
     if is_cmp_line(stmt) or (isinstance(stmt, ast.Expr) and _calls(stmt, SKIPPED_CALLS)):
         return "cmp"
     try:
-        parse(code.strip() if "\n" not in code else _dedented(code))
+        parse(code.strip() if "\n" not in code else textwrap.dedent(code))
     except DojoError as exc:
         return exc.message
     info = analyse_statement(stmt)
@@ -160,8 +161,3 @@ def _refused(stmt: ast.stmt, code: str, known: set[str]) -> str | None:
         return tr("it reads {names}, which the judge does not see", names=", ".join(unknown))
     return None
 
-
-def _dedented(code: str) -> str:
-    import textwrap
-
-    return textwrap.dedent(code)

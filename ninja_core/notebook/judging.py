@@ -5,10 +5,10 @@ tape rebuilt from their own parameters and minibatch.
     judge(globals())          # after the backward cell: the cmp table, HTML in Jupyter, text elsewhere
 
 What it does, in order:
-1. finds the network in the namespace (find.py: the MLP first, then the WaveNet, the GPT) with its
+1. finds the network in the namespace (namespace.py: the MLP first, then the WaveNet, the GPT) with its
    sizes, dtype and device as their tensors have them;
 2. rebuilds it on the tape from copies of their parameters and minibatch, autograd as the reference
-   (rebuild.py), and compares each forward tensor they hold with the tape's. If one differs beyond
+   (rerun.py), and compares each forward tensor they hold with the tape's. If one differs beyond
    rounding, the table says which node and by how much, and no gradient is judged: a gradient is only
    right or wrong for a given forward pass, and theirs is not the tape's;
 3. judges every gradient end to end *as the notebook holds it* (their dh, or da where the seed notebook
@@ -42,7 +42,7 @@ from ..dojo.judge import COLOURS, judge_value
 from ..dojo.scope import forward_names
 from ..i18n import Lang, german, localize, pick, tr
 from .history import Backward, backward_source
-from .rebuild import ForwardCheck, Rebuilt, rebuild
+from .rerun import ForwardCheck, Rebuilt, rebuild
 
 log = logging.getLogger(__name__)
 PASSING = ("exact", "approx")

@@ -15,7 +15,7 @@ import torch
 from ninja_core import Config, JudgeError, check, cmp, judge
 from ninja_core.i18n import localize
 from ninja_core.notebook import cmp_line
-from ninja_core.notebook.find import find
+from ninja_core.notebook.namespace import find
 from tests.ninja_core import notebook_support as seed
 from tests.ninja_core.test_dojo_german import english_words
 

@@ -10,14 +10,14 @@ None (the seed notebook's never-retained bnvar). This one checks the shape first
 ends the line with the status and one diagnosis.
 
 What it can see: `dt` and `t.grad`, and -- the choice made here -- the namespace it is called from
-(the caller's globals, i.e. the notebook's). When that namespace holds a network judge() can rebuild
-(the same search and the same cached run as judge(); built once for a whole cell of cmp lines), the
-diagnosis is the dojo's full one against autograd on the tape (factors named n, n-1, a missing
-accumulation branch, ...), a None `t.grad` is replaced by the tape's autograd gradient of that node
-(with a line saying why it was None), and a name that does not match `t` (the seed's
-`cmp("dh", dh, zprebn)`) or a `dt` that is another node's gradient (its da) is said. Without one,
-the diagnosis uses only the dojo's checks that need no run: shapes (keepdim, transposed, broadcast),
-the sign, a constant factor, where the entries differ.
+(the caller's globals, i.e. the notebook's, and its locals when cmp is called inside a function).
+When that namespace holds a network judge() can rebuild (the same search and the same cached run as
+judge(); built once for a whole cell of cmp lines), the diagnosis is the dojo's full one against
+autograd on the tape (factors named n, n-1, a missing accumulation branch, ...), a None `t.grad` is
+replaced by the tape's autograd gradient of that node (with a line saying why it was None), and a
+name that does not match `t` (the seed's `cmp("dh", dh, zprebn)`) or a `dt` that is another node's
+gradient (its da) is said. Without one, the diagnosis uses only the dojo's checks that need no run:
+shapes (keepdim, transposed, broadcast), the sign, a constant factor, where the entries differ.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from ..compare import Comparison, compare
 from ..dojo.diagnose import close, constant_factor, positive, shape_hints, shape_reason, where_pattern
 from ..dojo.judge import judge_value
 from ..i18n import german, localize, tr
-from .find import JudgeError
-from .rebuild import Rebuilt, rebuild
+from .namespace import JudgeError
+from .rerun import Rebuilt, rebuild
 
 log = logging.getLogger(__name__)
 PASSING = ("exact", "approx")

@@ -26,7 +26,7 @@ from ..compare import compare
 from ..data import Dataset, Vocab
 from ..i18n import german, tr
 from ..run import Run, judge_nodes
-from .find import Found, find
+from .namespace import Found, find
 
 german({
     "bit for bit the tape's": "bitgenau die des Bands",
