@@ -121,7 +121,11 @@ def test_installed_in_an_empty_venv_it_serves_the_page_and_checks(wheel: Path, t
             assert proc.returncode == 0, proc.stderr[-3000:]
 
         probe = ("import app, ninja_core, torch, anywidget, nbclient, ipykernel, nbformat; "
-                 "from app.routes import page; print(app.__file__, ninja_core.__file__, page.ROOT, torch.version.cuda)")
+                 "from app.routes import page; print(app.__file__, ninja_core.__file__, page.ROOT, torch.version.cuda); "
+                 # the notebook widget from the installed package: its bundled module, a table and a figure
+                 "w = ninja_core.widget(ninja_core.check()); "
+                 "assert w._esm.startswith('/* Built by scripts/build_widget.py') and len(w._esm) > 10**6, w._esm[:80]; "
+                 "assert len(w.doc['nodes']) == 26 and len(w.view['figure']['data']) == 4")
         out = subprocess.run([py, "-c", probe], cwd=away, env=env, capture_output=True, text=True, check=True).stdout.split()
         site = str(venv / "lib")
         assert all(p.startswith(site) for p in out[:3]), out  # everything from site-packages, nothing from here

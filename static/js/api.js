@@ -52,8 +52,11 @@ const INTEGER = /^-?\d+$/;
 // The body is written by hand because JSON.stringify would turn seed 9223372036854775807 into
 // 9223372036854776000. An integer-looking string goes in as a JSON number, digit for digit; anything
 // else goes in as a JSON string, and the server's validation message tells the user what is wrong.
-export function runBody(config, intFields) {
-  const parts = Object.entries(config).map(([name, value]) => {
+// An empty field among `optional` (a network's sizes) is left out: the server takes the network's
+// default for it.
+export function runBody(config, intFields, optional = []) {
+  const given = Object.entries(config).filter(([name, value]) => !(optional.includes(name) && String(value).trim() === ""));
+  const parts = given.map(([name, value]) => {
     const text = String(value).trim();
     const literal = intFields.includes(name) && INTEGER.test(text) ? text : JSON.stringify(text);
     return `${JSON.stringify(name)}:${literal}`;
@@ -69,12 +72,17 @@ function withLang(path, lang, params = {}) {
   return `${path}?${new URLSearchParams({ ...params, lang })}`;
 }
 
-export function createRun(config, intFields, lang) {
+export function createRun(config, intFields, optional, lang) {
   return request(withLang("/api/runs", lang), {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: runBody(config, intFields),
+    body: runBody(config, intFields, optional),
   });
+}
+
+// The networks a run can use, each with its sizes ({name, default, min, max, help}).
+export function fetchNets(lang) {
+  return request(withLang("/api/nets", lang));
 }
 
 // A node without its display arrays: the figure alone carries them (as base64 typed arrays).

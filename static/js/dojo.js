@@ -1,7 +1,8 @@
 // The dojo: "write your own d<node>". The learner's code goes to the server, which runs it in its
 // sandbox with the true upstream gradients and judges it against autograd; this panel shows the verdict
 // (badge, diagnosis, what print() wrote) or the error with its line marked in the editor. Drafts live
-// in localStorage per variant and node, so switching nodes, reloading or a new batch never loses work.
+// in localStorage per network, variant and node, so switching nodes, reloading or a new batch never
+// loses work.
 // The page computes nothing here: the scope hint is read off the run document's graph.
 
 const v = new URL(import.meta.url).search;
@@ -13,6 +14,7 @@ const progress = await import(`./progress.js${v}`);
 const { statusBadge } = await import(`./table.js${v}`);
 const { Editor } = await import(`./editor.js${v}`);
 const { BusyNotice, Cancelled, retrying } = await import(`./retry.js${v}`);
+const verdictParts = await import(`./verdict.js${v}`);
 
 const SHOWN_GRADIENTS = 3;
 const SHOWN_FORWARD = 5;
@@ -106,13 +108,13 @@ export class Dojo {
 
   // The node on screen changed (or the run did): its draft, and its last verdict in this run if any.
   show(run, name) {
-    const sameNode = this.run?.config.variant === run.config.variant && this.name === name;
+    const sameNode = this.run?.config.net === run.config.net && this.run?.config.variant === run.config.variant && this.name === name;
     this.run = run;
     if (!sameNode) {
       this.busy.cancel();  // the notice belongs to the node on screen: a check of another one gives up
       this.name = name;
       this.solutionOpen = false;
-      this.editor.value = store.read(store.draftKey(run.config.variant, name), null) ?? this.starter();
+      this.editor.value = store.read(store.draftKey(run.config.net, run.config.variant, name), null) ?? this.starter();
     }
     this.draw();
   }
@@ -179,7 +181,7 @@ export class Dojo {
   }
 
   saveDraft(text) {
-    const key = store.draftKey(this.run.config.variant, this.name);
+    const key = store.draftKey(this.run.config.net, this.run.config.variant, this.name);
     const ok = text.trim() === this.starter().trim() ? (store.remove(key), true) : store.write(key, text);
     if (!ok && !this.storageWarned) {
       this.storageWarned = true;
@@ -213,8 +215,9 @@ export class Dojo {
     if (this.latest.get(key) !== seq) return;  // a newer check of this node was sent: its answer counts
     this.results.set(key, entry);
     let fresh = [];
-    if (entry.verdict?.passed) {
-      fresh = progress.recordSolved(this.run.config.variant, [{ name: node, status: entry.verdict.status }]);
+    // solved: passed here and on the other minibatches (an answer that holds on this batch only is not)
+    if (entry.verdict?.passed && !verdictParts.failedBatches(entry.verdict.batches).length) {
+      fresh = progress.recordSolved(this.run.config.net, this.run.config.variant, [{ name: node, status: entry.verdict.status }]);
       if (fresh.length) this.hooks.onSolved(fresh);
     }
     entry.fresh = fresh.length > 0;
@@ -238,6 +241,9 @@ export class Dojo {
     } else {
       this.drawVerdict(entry.verdict, entry.fresh);
       this.editor.clearMarks();
+      // the one edit that makes it right, marked where it goes (while the code is the code checked)
+      const fix = entry.verdict.fix;
+      if (fix && entry.code === this.editor.value) this.editor.mark([fix.line], "fix", fix.message, fix.col);
     }
     box.querySelector(".verdict")?.classList.toggle("stale", entry.code !== this.editor.value);
   }
@@ -254,8 +260,12 @@ export class Dojo {
         : fmt.shape(verdict.shape)],
     ];
     if (verdict.dtype && verdict.dtype !== verdict.expected_dtype) facts.push(["dtype", `${verdict.dtype} ≠ ${verdict.expected_dtype}`]);
-    const solved = progress.loadSolved(this.run.config.variant);
+    const solved = progress.loadSolved(this.run.config.net, this.run.config.variant);
     const count = progress.solvedNames(solved, this.run.nodes.map((n) => n.name)).length;
+    // the telling line first (the server puts the cause first), then one line each for what needs
+    // acting on (an edit that fixes it, another minibatch it fails on, rounding proved); the rest of
+    // the findings, the tolerance table and every batch are in the details
+    const [first] = verdict.diagnosis;
     fill(box, el("div", { class: `verdict verdict-${verdict.status}`, dataset: { status: verdict.status } },
       el("div", { class: "verdict-head" },
         statusBadge(verdict.status, t, "badge-verdict"),
@@ -265,7 +275,12 @@ export class Dojo {
       el("p", { class: "compare" }, facts.map(([label, value]) =>
         el("span", { class: "compare-item" }, el("span", { class: "muted" }, label), " ", el("span", { class: "num" }, value)))),
       verdict.nonfinite.length ? el("p", { class: "note note-mismatch" }, t("dojo_nonfinite", { fields: verdict.nonfinite.join(", ") })) : null,
-      el("ul", { class: "diagnosis" }, verdict.diagnosis.map((text) => el("li", {}, text))),
+      first ? el("ul", { class: "diagnosis" }, el("li", { class: "telling", id: "dojo-telling" }, first)) : null,
+      verdictParts.fixLine(verdict.fix, t, (line, col) => this.editor.goTo(line, col)),
+      verdictParts.batchWarning(verdict.batches, t),
+      verdictParts.roundingLine(verdict.rounding, t),
+      el("div", { class: "strips" }, verdictParts.batchStrip(verdict.batches, t), verdict.exact ? null : verdictParts.lensStrip(verdict.lens, t)),
+      verdictParts.details(verdict, t, "dojo-details"),
       verdict.output.length ? [el("h3", { class: "subhead" }, t("dojo_printed")),
         el("pre", { class: "dojo-output" }, verdict.output.join("\n"))] : null));
   }

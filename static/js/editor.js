@@ -133,14 +133,15 @@ export class Editor {
   follow() {
     const y = `translateY(${-this.textarea.scrollTop}px)`;
     this.lines.style.transform = y;
-    this.markLayer.style.transform = y;
+    this.markLayer.style.transform = `translate(${-this.textarea.scrollLeft}px, ${-this.textarea.scrollTop}px)`;
     this.markLayer.style.width = `${this.textarea.scrollWidth}px`;
   }
 
-  // Marks whole lines (1-based): kind "error" (red) or "focus" (blue), with an optional tooltip. A new
+  // Marks whole lines (1-based): kind "error" (red), "focus" (blue) or "fix" (amber: where the one edit
+  // that makes an answer right goes, with a caret under column `col`), with an optional tooltip. A new
   // set replaces the marks of its kind only: the line a cell stopped at stays red while rows are explored.
-  mark(lines, kind = "error", title = "") {
-    const fresh = lines.filter((n) => Number.isInteger(n) && n >= 1).map((line) => ({ line, kind, title }));
+  mark(lines, kind = "error", title = "", col = null) {
+    const fresh = lines.filter((n) => Number.isInteger(n) && n >= 1).map((line) => ({ line, kind, title, col }));
     this.marks = [...this.marks.filter((m) => m.kind !== kind), ...fresh];
     this.drawMarks();
     if (fresh[0]) this.reveal(fresh[0].line);
@@ -154,10 +155,11 @@ export class Editor {
 
   drawMarks() {
     const lh = this.lineHeight();
-    fill(this.markLayer, ...this.marks.map(({ line, kind }) =>
-      el("div", { class: `editor-mark mark-${kind}`, style: `top: calc(var(--editor-pad) + ${(line - 1) * lh}px)` })));
+    fill(this.markLayer, ...this.marks.map(({ line, kind, col }) =>
+      el("div", { class: `editor-mark mark-${kind}`, style: `top: calc(var(--editor-pad) + ${(line - 1) * lh}px)` },
+        col ? el("span", { class: "editor-caret", style: `left: calc(var(--editor-pad-x) + ${col - 1}ch)` }) : null)));
     const marked = new Map(this.marks.map((m) => [m.line, m]));
-    for (const m of this.marks) if (m.kind === "error") marked.set(m.line, m);  // red wins over blue
+    for (const m of this.marks) if (m.kind === "error") marked.set(m.line, m);  // red wins over the others
     for (const span of this.lines.children) {
       const m = marked.get(Number(span.dataset.line));
       span.className = m ? `marked mark-${m.kind}` : "";

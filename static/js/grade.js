@@ -1,7 +1,8 @@
 // Whole-cell mode, for a class: the learner pastes their exercise-1 cell (dlogprobs down to dC), the
 // server runs it with forward values only and judges every d<name> it defines, end to end and step by
-// step. This dialog shows the 26 rows, where the cell stopped if it did, and marks lines in the code.
-// The cell is kept in localStorage (per variant) like the node drafts.
+// step. This dialog shows a row per gradient of the network, where the cell stopped if it did, and
+// marks lines in the code (and, for a wrong formula, where the one edit that makes it right goes).
+// The cell is kept in localStorage (per network and variant) like the node drafts.
 
 const v = new URL(import.meta.url).search;
 const { el, fill } = await import(`./dom.js${v}`);
@@ -12,6 +13,7 @@ const progress = await import(`./progress.js${v}`);
 const { statusBadge, localBadge } = await import(`./table.js${v}`);
 const { Editor } = await import(`./editor.js${v}`);
 const { BusyNotice, Cancelled, retrying } = await import(`./retry.js${v}`);
+const verdictParts = await import(`./verdict.js${v}`);
 
 // What a row of a cell that did not run to its end means, in words (a bare "missing" said nothing):
 // the step whose line raised the error, steps whose lines come after it, and gradients the cell never
@@ -33,13 +35,13 @@ function lineRange(lines) {
 }
 
 export class CellGrader {
-  // parts: {dialog, close, code, result, title}; hooks: getRun() → the run on screen, onSolved(names)
+  // parts: {dialog, close, code, result, intro}; hooks: getRun() → the run on screen, onSolved(names)
   constructor(parts, hooks) {
     this.parts = parts;
     this.hooks = hooks;
     this.t = (key) => key;
     this.lang = "en";
-    this.variant = null;
+    this.cellKey = null;  // the storage key of the cell in the editor: per network and variant
     this.last = null;  // {code, doc} | {code, error}
     this.seq = 0;
     this.editor = new Editor({
@@ -60,7 +62,7 @@ export class CellGrader {
     parts.dialog.addEventListener("click", (event) => { if (event.target === parts.dialog) parts.dialog.close(); });
     parts.result.addEventListener("click", (event) => {
       const row = event.target.closest("tr[data-lines]");
-      if (!row) return;
+      if (!row || event.target.closest("button, summary, a")) return;  // they act on their own
       if (!row.dataset.lines) {
         row.classList.toggle("open");
         return;
@@ -70,8 +72,14 @@ export class CellGrader {
       row.classList.add("open");
       const lines = row.dataset.lines.split(",").map(Number);
       this.editor.mark(lines, "focus");
+      const fix = this.rowFix(row.dataset.node);
+      if (fix) this.editor.mark([fix.line], "fix", fix.message, fix.col);
       this.editor.goTo(lines[0]);
     });
+  }
+
+  rowFix(name) {
+    return this.last?.doc?.nodes.find((row) => row.name === name)?.fix ?? null;
   }
 
   get isOpen() {
@@ -81,11 +89,13 @@ export class CellGrader {
   open() {
     const run = this.hooks.getRun();
     if (!run) return;
-    if (this.variant !== run.config.variant) {
-      this.variant = run.config.variant;
-      this.editor.value = store.read(store.cellKey(this.variant), "");
+    const key = store.cellKey(run.config.net, run.config.variant);
+    if (this.cellKey !== key) {
+      this.cellKey = key;
+      this.editor.value = store.read(key, "");
       this.last = null;
     }
+    this.drawIntro(run);
     this.draw();
     this.parts.dialog.showModal();
     this.editor.focus();
@@ -99,11 +109,19 @@ export class CellGrader {
     this.editor.textarea.placeholder = t("cell_placeholder");
     this.gradeButton.textContent = t("cell_grade");
     this.keys.textContent = t("cell_keys");
+    const run = this.hooks.getRun();
+    if (run) this.drawIntro(run);
     this.draw();
   }
 
+  // "Paste your backward pass …, dlogprobs down to dC": the network's own first and last gradient.
+  drawIntro(run) {
+    const names = run.nodes.map((n) => `d${n.name}`);
+    this.parts.intro.textContent = this.t("cell_intro", { first: names[0], last: names.at(-1) });
+  }
+
   save(text) {
-    if (this.variant) store.write(store.cellKey(this.variant), text);
+    if (this.cellKey) store.write(this.cellKey, text);
   }
 
   async submit() {
@@ -131,9 +149,11 @@ export class CellGrader {
     this.editor.clearMarks();  // the marks belonged to the last result
     if (last.doc) {
       // solved = passed end to end, or passed locally (the dojo's own test: this step fed the true
-      // upstream gradient), so one wrong line early in the cell does not hide the right ones below it
-      const verdicts = last.doc.nodes.map((row) => ({ name: row.name, status: progress.passed(row.status) ? row.status : row.local_status }));
-      const fresh = progress.recordSolved(run.config.variant, verdicts);
+      // upstream gradient), so one wrong line early in the cell does not hide the right ones below it;
+      // an answer that fails on another minibatch solves nothing
+      const verdicts = last.doc.nodes.filter((row) => !verdictParts.failedBatches(row.batches).length)
+        .map((row) => ({ name: row.name, status: progress.passed(row.status) ? row.status : row.local_status }));
+      const fresh = progress.recordSolved(run.config.net, run.config.variant, verdicts);
       if (fresh.length) this.hooks.onSolved(fresh);
     }
     this.draw();
@@ -145,7 +165,7 @@ export class CellGrader {
     this.parts.dialog.dataset.result = last ? (last.error ? "error" : "graded") : "none";
     if (!last) {
       fill(this.status);
-      fill(this.parts.result, el("p", { class: "cell-empty muted" }, t("cell_empty")));
+      fill(this.parts.result, el("p", { class: "cell-empty muted" }, t("cell_empty", { total: this.hooks.getRun()?.nodes.length ?? "…" })));
       return;
     }
     if (last.error) {
@@ -180,9 +200,18 @@ export class CellGrader {
       doc.notes.map((text) => el("p", { class: "note" }, text)));
   }
 
+  // A row: its first diagnosis line (the one that names the cause), with a mark for an edit that fixes
+  // it, another minibatch it fails on, or rounding proved; a click unfolds the rest (verdict.js).
   row(row, status) {
     const t = this.t;
     const diagnosis = row.local_error?.text ?? row.diagnosis[0] ?? "";
+    const failed = verdictParts.failedBatches(row.batches);
+    const marks = [
+      row.fix ? el("span", { class: "row-mark mark-fix", title: row.fix.message }, "✎") : null,
+      failed.length ? el("span", { class: "row-mark mark-batch", title: t("batch_fails", { n: failed.length, total: row.batches.length }) }, "⚠") : null,
+      row.rounding?.proved ? el("span", { class: "row-mark mark-rounding", title: t("rounding_proved") }, "≈") : null,
+    ];
+    const rest = row.diagnosis.slice(1).filter((text) => text !== row.fix?.message);
     return el("tr", { dataset: { node: row.name, status: row.status, shown: status, lines: row.lines.join(",") },
       class: row.lines.length ? "has-lines" : null },
       el("th", { scope: "row" }, el("code", {}, row.name)),
@@ -190,7 +219,16 @@ export class CellGrader {
       el("td", { class: "c" }, localBadge(row.local_status, t)),
       el("td", { class: "r num c-maxdiff" }, fmt.diff(row.maxdiff)),
       el("td", { class: "cell-diagnosis", title: row.diagnosis.join("\n") || null },
-        el("span", { class: "first" }, diagnosis), row.diagnosis.slice(1).map((text) => el("span", { class: "more" }, text))),
+        marks, el("span", { class: "first" }, diagnosis),
+        rest.map((text) => el("span", { class: "more" }, text)),
+        el("div", { class: "more more-parts" },
+          verdictParts.fixLine(row.fix, t, (line, col) => {
+            this.editor.mark([line], "fix", row.fix.message, col);
+            this.editor.goTo(line, col);
+          }),
+          verdictParts.batchWarning(row.batches, t),
+          verdictParts.roundingLine(row.rounding, t),
+          el("div", { class: "strips" }, verdictParts.batchStrip(row.batches, t), row.exact ? null : verdictParts.lensStrip(row.lens, t)))),
       el("td", { class: "r num c-lines" }, lineRange(row.lines)));
   }
 

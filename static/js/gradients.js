@@ -4,8 +4,8 @@
 // state object, the translator, the elements, the plotly.js gate, the busy notice and the banner.
 
 const v = new URL(import.meta.url).search;
-const [S, api, table, graph, detail, figure, summary, banner, progress, retry] = await Promise.all(
-  ["state", "api", "table", "graph", "detail", "figure", "summary", "banner", "progress", "retry"]
+const [S, api, table, graph, detail, figure, summary, banner, progress, retry, nets] = await Promise.all(
+  ["state", "api", "table", "graph", "detail", "figure", "summary", "banner", "progress", "retry", "nets"]
     .map((name) => import(`./${name}.js${v}`)));
 
 export class Gradients {
@@ -15,6 +15,7 @@ export class Gradients {
     this.nodeDoc = null;     // the node document on screen
     this.order = [];         // node names in table (backward) order
     this.pendingRun = null;  // the config of the run request in flight, if any
+    this.graphLayout = null; // the graph's layout on screen (which rows are folded)
     this.runSeq = 0;         // request counters: an answer that arrives after a newer request is dropped
     this.nodeSeq = 0;
     this.paintSeq = 0;
@@ -23,6 +24,8 @@ export class Gradients {
     this.cache = new api.NodeCache(32);
     this.dojo = null;        // set by main.js once the dojo exists
     this.intFields = S.FIELDS.filter((f) => f.kind === "int").map((f) => f.name);
+    // the header's config fields (nets.js): they show the config on its way, else the state
+    this.form = new nets.ConfigForm(app, () => ({ values: this.pendingRun ?? this.state, run: this.run }));
   }
 
   get state() {
@@ -32,25 +35,47 @@ export class Gradients {
   // ---- drawing -----------------------------------------------------------------------------------
 
   // The config fields show the run on screen; only a successful run rewrites them, so a rejected
-  // value stays in its field (marked) until the user corrects it.
+  // value stays in its field (marked) until the user corrects it. The size fields are the network's.
   showConfig() {
-    for (const name of S.CONFIG_FIELDS) this.app.dom.form.elements[name].value = this.state[name];
+    this.form.show(this.state);
   }
 
   readControls() {
-    return Object.fromEntries(S.CONFIG_FIELDS.map((name) => [name, this.app.dom.form.elements[name].value.trim()]));
+    return this.form.read();
   }
 
+  loadNets() {
+    this.form.load();
+  }
+
+  // The graph for the box's width; the height the box allows (its CSS max-height) decides whether
+  // rows far from the selected node fold into the overview.
   drawGraph() {
     if (!this.run) return;
     const { dom, t } = this.app;
-    const layout = graph.layoutGraph(this.run.graph, dom.graphWrap.clientWidth);
+    const budget = Number.parseFloat(getComputedStyle(dom.graphWrap).maxHeight);
+    const layout = graph.layoutGraph(this.run.graph, dom.graphWrap.clientWidth,
+      { selected: this.state.node, budget: Number.isFinite(budget) ? budget : Infinity });
+    this.graphLayout = layout;
     graph.drawGraph(dom.graph, layout, { selected: this.state.node, selectable: new Set(this.order), t });
-    graph.drawLegend(dom.legend, t, this.run.graph.nodes.some((n) => n.skipped_by));
+    graph.drawLegend(dom.legend, t, this.run.graph.nodes.some((n) => n.skipped_by), layout.folded);
+    graph.revealNode(dom.graphWrap, layout, this.state.node);
+  }
+
+  // A node selected: its box marked, or (when it is folded into the overview) the graph laid out
+  // again around it.
+  showGraphSelection(name) {
+    const { dom } = this.app;
+    if (this.graphLayout && !graph.shownInFull(this.graphLayout, name)) {
+      this.drawGraph();
+      return;
+    }
+    graph.markSelectedNode(dom.graph, name);
+    if (this.graphLayout) graph.revealNode(dom.graphWrap, this.graphLayout, name);
   }
 
   solvedSet() {
-    return new Set(progress.solvedNames(progress.loadSolved(this.state.variant), this.order));
+    return new Set(progress.solvedNames(progress.loadSolved(this.run.config.net, this.run.config.variant), this.order));
   }
 
   // The belt and the ✓ in the table: from localStorage, for the variant on screen.
@@ -83,6 +108,7 @@ export class Gradients {
   // Everything again in the language on screen (the documents are re-fetched in it by relang()).
   redraw() {
     const { dom, t } = this.app;
+    this.form.draw(this.pendingRun?.net ?? this.state.net);
     if (this.run) this.drawRun();
     else this.drawEmpty(t(document.body.dataset.state === "loading" ? "loading" : "no_run"));
     if (this.nodeDoc) detail.drawDetail(dom.detail, this.nodeDoc, t);
@@ -100,13 +126,16 @@ export class Gradients {
     document.body.dataset.state = "loading";
     let doc;
     try {
-      doc = await retry.retrying(() => api.createRun(S.runConfig(next), this.intFields, this.state.lang), app.busy, "run");
+      doc = await retry.retrying(() => api.createRun(S.runConfig(next), this.intFields, S.SIZE_FIELDS, this.state.lang),
+        app.busy, "run");
     } catch (err) {
       if (seq !== this.runSeq) return;
       this.pendingRun = null;
       app.plotly.open();
       document.body.dataset.state = this.run ? "ready" : "error";
       if (!this.run) this.drawEmpty(app.t("no_run"));
+      // another network's fields go back to the network on screen (a rejected size stays in its field)
+      if (next.net !== this.state.net && this.run) this.showConfig();
       app.reportError(err);
       S.writeUrl(this.state);  // the address shows what is on screen, not the config that failed
       return;
@@ -115,15 +144,30 @@ export class Gradients {
     performance.mark("run-received");
     this.pendingRun = null;
     banner.clearError(app.dom.banner, app.dom.bannerText, app.dom.form);
-    // only the config comes from the request: node, scale and language may have changed meanwhile
-    Object.assign(this.state, S.runConfig(next));
+    const netChanged = this.run && this.run.config.net !== doc.config.net;
+    // only the config comes from the request (seeds beyond 2^53 stay as typed), its sizes from the
+    // answer (the network's defaults resolved); node, scale and language may have changed meanwhile
+    Object.assign(this.state, S.runConfig(next), S.sizesOf(doc.config));
     this.run = doc;
     this.order = doc.nodes.map((n) => n.name);
     document.body.dataset.runId = doc.run_id;
+    document.body.dataset.net = doc.config.net;
     this.showConfig();
     this.drawRun();
     performance.mark("run-drawn");
-    await this.selectNode(this.state.node || this.order[0], { timing, how });
+    this.loadNets();  // only if an earlier attempt failed
+    // another network may not have the node on screen: its first row then (no "unknown node" error)
+    const node = netChanged && !this.order.includes(this.state.node) ? this.order[0] : this.state.node || this.order[0];
+    await this.selectNode(node, { timing, how });
+  }
+
+  // The header's network choice: the new network with its own sizes (their defaults until the run
+  // says them), the same seed, dtype and variant.
+  switchNet(net) {
+    const next = S.withNet({ ...this.state, ...this.readControls() }, net);
+    if (this.pendingRun && S.sameConfig(next, this.pendingRun)) return;
+    this.form.draw(net);
+    this.loadRun(next, { how: "push" });
   }
 
   applyConfig({ timing = null } = {}) {
@@ -156,7 +200,7 @@ export class Gradients {
     S.writeUrl(state, how);
     table.markSelected(dom.tbody, name);
     if (focusRow) dom.tbody.querySelector("tr.selected .node-link")?.focus({ preventScroll: true });
-    graph.markSelectedNode(dom.graph, name);
+    this.showGraphSelection(name);
     this.figureSource = "manual";  // a node opens on the reference figure; its verdict is one click away
     if (state.dojo === "1") this.dojo.show(this.run, name);
     this.showSourceToggle();
@@ -178,7 +222,7 @@ export class Gradients {
       state.node = doc.name;
       S.writeUrl(state);
       table.markSelected(dom.tbody, doc.name);
-      graph.markSelectedNode(dom.graph, doc.name);
+      this.showGraphSelection(doc.name);
       if (state.dojo === "1") this.dojo.show(this.run, doc.name);
     }
     this.nodeDoc = doc;

@@ -7,14 +7,16 @@
 // The template modulepreloads the same URLs, so these resolve without a request waterfall.
 performance.mark("main-start");
 const v = new URL(import.meta.url).search;
-const [S, api, i18n, figure, keyboard, banner, retry, dojoModule, grade, train, gradients] = await Promise.all(
-  ["state", "api", "i18n", "figure", "keyboard", "banner", "retry", "dojo", "grade", "train", "gradients"]
+const [S, api, i18n, figure, keyboard, banner, retry, dojoModule, grade, train, gradients, history] = await Promise.all(
+  ["state", "api", "i18n", "figure", "keyboard", "banner", "retry", "dojo", "grade", "train", "gradients", "history"]
     .map((name) => import(`./${name}.js${v}`)));
 
 performance.mark("modules-ready");
 const $ = (id) => document.getElementById(id);
 const dom = {
   form: $("controls"),
+  netSelect: $("ctl-net"),
+  sizeFields: $("size-fields"),
   seed: $("ctl-seed"),
   newBatch: $("new-batch"),
   banner: $("banner"),
@@ -94,7 +96,7 @@ const dojo = new dojoModule.Dojo(dom.dojo, {
 grad.dojo = dojo;
 
 const grader = new grade.CellGrader({
-  dialog: $("cell-dialog"), close: $("cell-close"), code: $("cell-code"), result: $("cell-result"),
+  dialog: $("cell-dialog"), close: $("cell-close"), code: $("cell-code"), result: $("cell-result"), intro: $("cell-intro"),
 }, {
   getRun: () => grad.run,
   onSolved: () => grad.drawProgress(),
@@ -146,8 +148,9 @@ const trainView = new train.TrainView({
   busyChanged: (running) => { document.body.dataset.training = String(running); },
   // "Open gradients of the trained network": the gradient view of the run config the stream returned
   openGradients(rc) {
-    const next = { ...state, seed: String(rc.seed), batch_size: String(rc.batch_size), n_embd: String(rc.n_embd),
-      n_hidden: String(rc.n_hidden), train_steps: String(rc.train_steps),
+    // the stream's config: its network (the MLP before streams said), seed, steps and sizes, and the schedule
+    // of a training stopped early (0: it ran its whole schedule)
+    const next = { ...state, ...S.sizesOf(rc), net: rc.net ?? "mlp", seed: String(rc.seed), train_steps: String(rc.train_steps),
       train_schedule_steps: String(rc.train_schedule_steps ?? 0) };
     state.view = "grad";
     S.writeUrl(state, "push");  // Back returns to the Train view and its result
@@ -173,46 +176,15 @@ function showView() {
   }
 }
 
-// ---- history: Back and Forward step through the user's own steps ---------------------------------
+// ---- history: Back and Forward step through the user's own steps (history.js) -------------------
 
-// A walk with the arrow keys is one step of history: a key pressed within this long of the previous
-// one replaces the entry the walk began with, so Back returns to where the walk started.
-const WALK_MS = 1200;
-let lastArrowAt = -Infinity;
-
-function arrowHistory() {
-  const now = performance.now();
-  const how = now - lastArrowAt < WALK_MS ? "replace" : "push";
-  lastArrowAt = now;
-  return how;
-}
-
-// Back/Forward: the page becomes what the entry's URL says, redoing only what differs.
-function applyLocation() {
-  const next = S.fromQuery(location.search);
-  const diff = S.changed(state, next);
-  const shown = S.runConfig(state);
-  for (const f of S.FIELDS) if (!f.config) state[f.name] = next[f.name];
-  if (diff.has("lang")) {
-    app.t = i18n.translator(state.lang);
-    redrawAll();
-  }
-  if (diff.has("dojo")) grad.showSide();
-  if (diff.has("view")) showView();
-  showTrainForm();
-  if (!grad.run) return;  // the first run is still on its way: it will show the entry's node
-  // the config fields of `state` are the run's on screen (they change when a run arrives)
-  if (!S.sameConfig(grad.pendingRun ?? shown, next)) grad.loadRun({ ...state, ...S.runConfig(next) });
-  else if (diff.has("lang")) grad.relang();  // the run's notes and the node's figure, in the entry's language
-  else if (diff.has("node") || diff.has("diff_scale")) grad.selectNode(state.node || grad.order[0]);
-}
-
-window.addEventListener("popstate", applyLocation);
+history.installHistory(app, { grad, redrawAll, showView, showTrainForm });
 
 // ---- events --------------------------------------------------------------------------------------
 
 dom.form.addEventListener("change", (event) => {
-  if (event.target.dataset.field) grad.applyConfig();
+  if (event.target === dom.netSelect) grad.switchNet(dom.netSelect.value);
+  else if (event.target.dataset.field) grad.applyConfig();
 });
 dom.form.addEventListener("submit", (event) => {
   event.preventDefault();  // Enter in a field: apply now, never navigate
@@ -310,17 +282,20 @@ keyboard.installArrowKeys((step) => {
   // then act on the row on screen, not on the one the walk started from
   const active = document.activeElement;
   const focusRow = !active || active === document.body || dom.tbody.contains(active);
-  if (j !== i) grad.userSelect(order[j], { how: arrowHistory(), focusRow });
+  if (j !== i) grad.userSelect(order[j], { how: history.arrowHistory(), focusRow });
 });
 
-// The graph is laid out for the panel's width; redo it when that changes (not on every pixel).
-let lastGraphWidth = 0;
-new ResizeObserver(() => {
-  const width = dom.graphWrap.clientWidth;
-  if (Math.abs(width - lastGraphWidth) < 8) return;
-  lastGraphWidth = width;
+// The graph is laid out for the panel's width and the height the window gives it; redo it when they
+// change (not on every pixel).
+let graphBox = [0, 0];
+function fitGraph() {
+  const [width, height] = [dom.graphWrap.clientWidth, window.innerHeight];
+  if (Math.abs(width - graphBox[0]) < 8 && height === graphBox[1]) return;
+  graphBox = [width, height];
   grad.drawGraph();
-}).observe(dom.graphWrap);
+}
+new ResizeObserver(fitGraph).observe(dom.graphWrap);
+window.addEventListener("resize", fitGraph);
 
 figure.followPanelSize(dom.figure);
 // the training charts too: a stream may start drawing them while the gradient view is on screen
@@ -328,6 +303,7 @@ for (const id of ["chart-loss", "chart-audit", "chart-ratio", "chart-saturation"
 
 // ---- start ---------------------------------------------------------------------------------------
 
+grad.loadNets();
 grad.showConfig();
 showTrainForm();
 redrawAll();

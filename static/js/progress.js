@@ -1,20 +1,26 @@
-// The learner's progress over the 26 gradients, per backward variant: which nodes they have solved
-// (exact or approx, in the dojo or in a whole cell), shown as a ninja belt and "12/26".
+// The learner's progress over a network's gradients, per network and backward variant: which nodes
+// they have solved (exact or approx, in the dojo or in a whole cell), shown as a ninja belt and "12/26" (of the network's own count).
 
 const v = new URL(import.meta.url).search;
 const { el, svg, fill } = await import(`./dom.js${v}`);
 const store = await import(`./store.js${v}`);
 
-// The belt earned at each count: white at the start, black when all 26 are solved.
+// The belt earned at each share of the network's gradients: white at the start, black when all are
+// solved. Shares of 13ths, so the MLP's 26 gradients keep their belts at 4, 8, 12, 16, 20 and 26.
 export const BELTS = [
-  { name: "white", at: 0 },
-  { name: "yellow", at: 4 },
-  { name: "orange", at: 8 },
-  { name: "green", at: 12 },
-  { name: "blue", at: 16 },
-  { name: "brown", at: 20 },
-  { name: "black", at: 26 },
+  { name: "white", share: 0 },
+  { name: "yellow", share: 2 / 13 },
+  { name: "orange", share: 4 / 13 },
+  { name: "green", share: 6 / 13 },
+  { name: "blue", share: 8 / 13 },
+  { name: "brown", share: 10 / 13 },
+  { name: "black", share: 1 },
 ];
+
+// The count of solved gradients a belt needs, out of `total`.
+export function beltAt(belt, total) {
+  return belt.share === 1 ? total : Math.round(belt.share * total);
+}
 
 const PASSED = new Set(["exact", "approx"]);
 
@@ -22,32 +28,32 @@ export function passed(status) {
   return PASSED.has(status);
 }
 
-export function beltFor(count) {
+export function beltFor(count, total) {
   let belt = BELTS[0];
-  for (const b of BELTS) if (count >= b.at) belt = b;
+  for (const b of BELTS) if (count >= beltAt(b, total)) belt = b;
   return belt;
 }
 
-export function nextBelt(count) {
-  return BELTS.find((b) => b.at > count) ?? null;
+export function nextBelt(count, total) {
+  return BELTS.find((b) => beltAt(b, total) > count) ?? null;
 }
 
 // {node: {status, at}}: the best verdict so far (an exact is not downgraded by a later approx).
-export function loadSolved(variant) {
-  const solved = store.read(store.solvedKey(variant), {});
+export function loadSolved(net, variant) {
+  const solved = store.read(store.solvedKey(net, variant), {});
   return solved && typeof solved === "object" && !Array.isArray(solved) ? solved : {};
 }
 
 // Records passed verdicts [{name, status}]; returns the names solved for the first time.
-export function recordSolved(variant, verdicts) {
-  const solved = loadSolved(variant);
+export function recordSolved(net, variant, verdicts) {
+  const solved = loadSolved(net, variant);
   const fresh = [];
   for (const { name, status } of verdicts) {
     if (!passed(status)) continue;
     if (!solved[name]) fresh.push(name);
     if (solved[name]?.status !== "exact") solved[name] = { status, at: new Date().toISOString() };
   }
-  store.write(store.solvedKey(variant), solved);
+  store.write(store.solvedKey(net, variant), solved);
   return fresh;
 }
 
@@ -65,10 +71,10 @@ function beltIcon(name) {
 }
 
 export function drawBelt(container, count, total, t) {
-  const belt = beltFor(count);
-  const next = nextBelt(count);
+  const belt = beltFor(count, total);
+  const next = nextBelt(count, total);
   const title = next
-    ? t("belt_title_next", { belt: t(`belt_${belt.name}`), n: count, total, more: next.at - count, next: t(`belt_${next.name}`) })
+    ? t("belt_title_next", { belt: t(`belt_${belt.name}`), n: count, total, more: beltAt(next, total) - count, next: t(`belt_${next.name}`) })
     : t("belt_title_done", { belt: t(`belt_${belt.name}`), n: count, total });
   container.title = title;
   container.dataset.solved = String(count);

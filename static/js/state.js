@@ -5,12 +5,20 @@
 // kind "int" and "text" fields are sent to the server as typed; the server validates them and its
 // message is shown. "enum" fields that only the page uses fall back to their default when invalid.
 export const FIELDS = [
+  // the network (GET /api/nets lists them); its sizes follow it
+  { name: "net", kind: "text", config: true, default: "mlp" },
   // Seeds go up to 2^63 − 1, beyond what a JS number holds exactly, so every config value stays the
   // string the user typed; api.js writes integer-looking strings into the JSON body verbatim.
   { name: "seed", kind: "int", config: true, default: "2147483647" },
-  { name: "batch_size", kind: "int", config: true, default: "32" },
-  { name: "n_embd", kind: "int", config: true, default: "10" },
-  { name: "n_hidden", kind: "int", config: true, default: "64" },
+  // The sizes a network may have. "" = the network's own default (the server resolves it, and the
+  // run's config then fills the field in); a size the network does not have stays "" and is neither
+  // sent nor written into the URL.
+  { name: "batch_size", kind: "int", config: true, size: true, default: "" },
+  { name: "n_embd", kind: "int", config: true, size: true, default: "" },
+  { name: "n_hidden", kind: "int", config: true, size: true, default: "" },
+  { name: "block_size", kind: "int", config: true, size: true, default: "" },
+  { name: "n_head", kind: "int", config: true, size: true, default: "" },
+  { name: "n_layer", kind: "int", config: true, size: true, default: "" },
   { name: "dtype", kind: "text", config: true, default: "float32" },
   { name: "variant", kind: "text", config: true, default: "chain" },
   // 0: the gradients at initialisation; N: of the network after N SGD steps (the Train view's result)
@@ -32,6 +40,7 @@ export const FIELDS = [
 ];
 
 export const CONFIG_FIELDS = FIELDS.filter((f) => f.config).map((f) => f.name);
+export const SIZE_FIELDS = FIELDS.filter((f) => f.size).map((f) => f.name);
 export const TRAIN_FIELDS = FIELDS.filter((f) => f.view === "train");
 
 export function defaults() {
@@ -52,11 +61,12 @@ export function fromQuery(search) {
 }
 
 // Every field is written, defaults included: a permalink must not change meaning if a default does.
-// (A view's own fields only while that view is shown: they mean nothing to the others.)
+// (A view's own fields only while that view is shown: they mean nothing to the others; a size only
+// when the network has it.)
 export function toQuery(state) {
   const params = new URLSearchParams();
   for (const f of FIELDS) {
-    if (f.name === "node" && !state.node) continue;
+    if ((f.name === "node" || f.size) && !state[f.name]) continue;
     if (f.view && f.view !== state.view) continue;
     params.set(f.name, state[f.name]);
   }
@@ -79,6 +89,23 @@ export function changed(a, b) {
 
 export function runConfig(state) {
   return Object.fromEntries(CONFIG_FIELDS.map((name) => [name, state[name]]));
+}
+
+// The state's config fields as a run document's config says them (its sizes resolved by the server):
+// every size the network has, and "" for the others.
+export function configOf(runConfig) {
+  return Object.fromEntries(CONFIG_FIELDS.map((name) => [name, runConfig[name] === undefined ? "" : String(runConfig[name])]));
+}
+
+// The sizes of a run's config as state fields: the network's as strings, "" for the sizes it lacks.
+export function sizesOf(runConfig) {
+  return Object.fromEntries(SIZE_FIELDS.map((name) => [name, runConfig[name] === undefined || runConfig[name] === null ? "" : String(runConfig[name])]));
+}
+
+// Another network: its own sizes (the server's defaults), the gradients at initialisation (a trained
+// network's weights belong to the network they were trained for); seed, dtype and variant stay.
+export function withNet(state, net) {
+  return { ...state, net, ...Object.fromEntries(SIZE_FIELDS.map((name) => [name, ""])), train_steps: "0" };
 }
 
 export function sameConfig(a, b) {

@@ -32,6 +32,9 @@ export function drawBatch(list, batch, t) {
     el("li", {}, el("code", { class: "ctx" }, item.context), el("span", { class: "arrow", "aria-hidden": "true" }, "→"),
       el("code", { class: "tgt" }, item.target)));
   if (batch.length > BATCH_SHOWN) shown.push(el("li", { class: "more muted" }, t("batch_more", { n: batch.length - BATCH_SHOWN })));
+  // the grid's columns fit the network's context length (app.css)
+  const longest = Math.max(1, ...batch.slice(0, BATCH_SHOWN).map((item) => item.context.length + item.target.length - 1));
+  list.style.setProperty("--ctx", String(longest));
   fill(list, ...shown);
 }
 

@@ -1,4 +1,4 @@
-// The cmp table: the 26 gradients in backward order, as the lecture's cmp() printed them, plus the
+// The cmp table: the network's gradients in backward order, as the lecture's cmp() printed them, plus the
 // status badges. It draws what it is given; main.js owns selection and clicks (event delegation).
 
 const v = new URL(import.meta.url).search;  // siblings share this module's ?v= so a release busts all

@@ -109,3 +109,57 @@ def broken_text(page: Page) -> list[str]:
     """Rendered text that shows a bug: "[object …]", "undefined", "NaN", "null" (see BROKEN_TEXT_JS)."""
     found: list[str] = page.evaluate(BROKEN_TEXT_JS)
     return found
+
+
+# Every element that scrolls sideways (or is wider than the window): what a phone user would have to
+# pan. Scroll containers (overflow auto/scroll) count when their content is wider than they are.
+SIDEWAYS_JS = r"""
+() => {
+  const out = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > window.innerWidth + 1) out.push(`page ${root.scrollWidth} > ${window.innerWidth}`);
+  for (const el of document.querySelectorAll("body *")) {
+    if (!el.checkVisibility()) continue;
+    const style = getComputedStyle(el);
+    if (["auto", "scroll"].includes(style.overflowX) && el.scrollWidth > el.clientWidth + 1) {
+      out.push(`${el.id || el.className || el.tagName} scrolls: ${el.scrollWidth} > ${el.clientWidth}`);
+    }
+  }
+  return out;
+}
+"""
+
+# The figure's four panels in CSS px, from plotly's own layout of what it drew.
+PANELS_JS = r"""
+() => {
+  const gd = document.getElementById("figure");
+  const L = gd._fullLayout;
+  return ["", "2", "3", "4"].map((k) => ({ w: L["xaxis" + k]._length, h: L["yaxis" + k]._length }));
+}
+"""
+
+# Text of the figure that overlaps other text or a colour bar: titles, notes, tick labels.
+OVERLAPS_JS = r"""
+() => {
+  const fig = document.getElementById("figure");
+  const boxes = (sel) => [...fig.querySelectorAll(sel)].map((el) => ({ el, r: el.getBoundingClientRect() }))
+    .filter(({ r }) => r.width > 0 && r.height > 0);
+  const notes = boxes(".infolayer .annotation");
+  const bars = boxes(".infolayer .colorbar");
+  const ticks = boxes(".xtick text, .ytick text");
+  const hit = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const out = [];
+  for (const n of notes) {
+    const label = n.el.textContent;
+    for (const b of bars) if (hit(n.r, b.r)) out.push(`"${label}" on a colour bar`);
+    for (const t of ticks) if (hit(n.r, t.r)) out.push(`"${label}" on tick label "${t.el.textContent}"`);
+    for (const m of notes) if (m !== n && hit(n.r, m.r)) out.push(`"${label}" on "${m.el.textContent}"`);
+  }
+  return out;
+}
+"""
+
+
+def inside(box: dict[str, float] | None, width: int, height: int) -> bool:
+    return box is not None and box["x"] >= -1 and box["y"] >= -1 and box["x"] + box["width"] <= width + 1 \
+        and box["y"] + box["height"] <= height + 1

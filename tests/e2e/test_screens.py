@@ -13,67 +13,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.support import TIMEOUT_MS, broken_text, wait_for_figure
+from tests.e2e.support import OVERLAPS_JS, PANELS_JS, SIDEWAYS_JS, TIMEOUT_MS, broken_text, inside, wait_for_figure
 
 pytestmark = pytest.mark.e2e
 
 SIZES = [(390, 844), (1024, 768), (1280, 720), (1440, 900), (1920, 1080)]
 MIN_PANEL = (180, 100)  # px: a 32 × 64 heatmap still shows its cells, with its title and ticks
 TRAIN_TIMEOUT_MS = 60_000
-
-# Every element that scrolls sideways (or is wider than the window): what a phone user would have to
-# pan. Scroll containers (overflow auto/scroll) count when their content is wider than they are.
-SIDEWAYS_JS = r"""
-() => {
-  const out = [];
-  const root = document.documentElement;
-  if (root.scrollWidth > window.innerWidth + 1) out.push(`page ${root.scrollWidth} > ${window.innerWidth}`);
-  for (const el of document.querySelectorAll("body *")) {
-    if (!el.checkVisibility()) continue;
-    const style = getComputedStyle(el);
-    if (["auto", "scroll"].includes(style.overflowX) && el.scrollWidth > el.clientWidth + 1) {
-      out.push(`${el.id || el.className || el.tagName} scrolls: ${el.scrollWidth} > ${el.clientWidth}`);
-    }
-  }
-  return out;
-}
-"""
-
-# The figure's four panels in CSS px, from plotly's own layout of what it drew.
-PANELS_JS = r"""
-() => {
-  const gd = document.getElementById("figure");
-  const L = gd._fullLayout;
-  return ["", "2", "3", "4"].map((k) => ({ w: L["xaxis" + k]._length, h: L["yaxis" + k]._length }));
-}
-"""
-
-# Text of the figure that overlaps other text or a colour bar: titles, notes, tick labels.
-OVERLAPS_JS = r"""
-() => {
-  const fig = document.getElementById("figure");
-  const boxes = (sel) => [...fig.querySelectorAll(sel)].map((el) => ({ el, r: el.getBoundingClientRect() }))
-    .filter(({ r }) => r.width > 0 && r.height > 0);
-  const notes = boxes(".infolayer .annotation");
-  const bars = boxes(".infolayer .colorbar");
-  const ticks = boxes(".xtick text, .ytick text");
-  const hit = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
-  const out = [];
-  for (const n of notes) {
-    const label = n.el.textContent;
-    for (const b of bars) if (hit(n.r, b.r)) out.push(`"${label}" on a colour bar`);
-    for (const t of ticks) if (hit(n.r, t.r)) out.push(`"${label}" on tick label "${t.el.textContent}"`);
-    for (const m of notes) if (m !== n && hit(n.r, m.r)) out.push(`"${label}" on "${m.el.textContent}"`);
-  }
-  return out;
-}
-"""
-
-
-def inside(box: dict[str, float] | None, width: int, height: int) -> bool:
-    return box is not None and box["x"] >= -1 and box["y"] >= -1 and box["x"] + box["width"] <= width + 1 \
-        and box["y"] + box["height"] <= height + 1
-
 
 def shot(page: Page, directory: Path, name: str, full_page: bool) -> None:
     page.wait_for_timeout(150)  # let a last resize of plotly settle: the screenshot is for a person
