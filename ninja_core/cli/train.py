@@ -27,8 +27,10 @@ def train_int(field: str, limits: dict[str, tuple[int, int]] = TRAIN_LIMITS) -> 
 
 
 def _recipes() -> str:
-    return "; ".join(f"{name}: {net.recipe.steps} steps, batch {net.recipe.batch_size}, lr {net.recipe.lr:g} then "
-                     f"{net.recipe.lr_decayed:g} from step {round(net.recipe.lr_decay_at * net.recipe.steps)}"
+    return "; ".join(f"{name}: {net.recipe.steps} steps, batch {net.recipe.batch_size}, {net.recipe.optimizer} lr "
+                     f"{net.recipe.lr:g} then {net.recipe.lr_decayed:g} from step "
+                     f"{round(net.recipe.lr_decay_at * net.recipe.steps)}"
+                     + "".join(f", {k} {v}" for k, v in net.recipe.sizes)
                      for name, net in NETS.items())
 
 
@@ -151,10 +153,11 @@ def register(sub: Any) -> None:
     p = sub.add_parser("train", help="train a network with its manual backward; losses, samples, optional audit",
                        description="Trains with the network's recipe unless told otherwise (" + _recipes() + ").")
     p.add_argument("--steps", type=train_int("steps"), default=None,
-                   help="optimizer steps (default: the network's recipe, 200000)")
+                   help="optimizer steps (default: the network's recipe)")
     _add_network_arguments(p)
     p.add_argument("--lr", type=float, default=None, help="learning rate before the decay (default: the recipe's)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="(default: the recipe's, sgd)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help="(default: the recipe's: " + ", ".join(f"{n} {net.recipe.optimizer}" for n, net in NETS.items()) + ")")
     p.add_argument("--audit-every", metavar="K", type=train_int("audit_every"), default=0,
                    help="every K steps, compare the manual gradients with autograd's on the same batch (default 0: off)")
     p.add_argument("--dtype", choices=DTYPES, default="float32", help="(default float32)")

@@ -76,40 +76,38 @@ class LayerNorm:
     def __init__(self, buf: _Buffers, x: torch.Tensor, wb: torch.Tensor, dwb: torch.Tensor, first: bool = False) -> None:
         BT, C = x.shape
         self.x, self.out = x, buf(BT, C)
-        S = buf(BT, 2 * C)  # [dout * norm | dout]: the column sums and the row means both read it whole
+        S = buf(BT, 2 * C)  # [dout * norm | dout]: its column sums are [dw | db]
         dnorm_norm, dout = S[:, :C], S[:, C:]
         self.dout = dout  # (BT, C) the layer above writes the gradient here
         w, b = wb[0], wb[1]
+        w_col = w.view(C, 1)
         dwb_row = dwb.view(1, 2 * C)  # [dw | db]: side by side in the flat buffer
         ones_row = buf.full(1.0, 1, BT)  # column sums as products: (1, BT) @ (BT, 2C)
-        wc = buf(C, 1)  # w / C: a row's mean of w * dout is a product with it (MKL's matrix-vector
-        m_nn, m_n = buf(BT, 1), buf(BT, 1)  # path; a (BT, 2C) @ (2C, 2) product took 45 us here, two of these 5 us)
-        t = buf(BT, C)
-        inv_c = _const(1.0 / C, x)
-        mean_col = buf.full(1.0 / C, C, 1)  # row means as products: (BT, C) @ (C, 1)
+        mean_col = buf.full(1.0 / C, C, 1)  # row means as products (MKL's matrix-vector path): (BT, C) @ (C, 1)
+        eps_col = buf.full(LN_EPS, BT, 1)
         norm, mean, rstd = buf(BT, C), buf(BT, 1), buf(BT, 1)
+        m_n, m_nn = buf(BT, 1), buf(BT, 1)  # -mean(w * dout), -mean(w * dout * norm) over the channels
+        t = buf(BT, C)
         sq = t  # (x - mean)**2 lives only in the forward, t only in the backward
-        eps = _const(LN_EPS, x)
-        mm, addcmul, mul, sub = torch.mm, torch.addcmul, torch.mul, torch.sub
+        minus_inv_c = -1.0 / C
+        mm, addmm, addcmul, mul, sub = torch.mm, torch.addmm, torch.addcmul, torch.mul, torch.sub
         out = self.out
 
         def forward() -> None:
             mm(x, mean_col, out=mean)  # mean = x.mean(-1, keepdim=True)                 (BT, 1)
             sub(x, mean, out=norm)  # diff = x - mean
-            mm(mul(norm, norm, out=sq), mean_col, out=rstd)  # var = (diff**2).mean(-1) (biased, as llm.c)
-            rstd.add_(eps).rsqrt_()  # rstd = (var + 1e-5)**-0.5
+            addmm(eps_col, mul(norm, norm, out=sq), mean_col, out=rstd)  # var + 1e-5 (biased var, as llm.c)
+            rstd.rsqrt_()  # rstd = (var + 1e-5)**-0.5
             norm.mul_(rstd)  # norm = diff * rstd
             addcmul(b, norm, w, out=out)  # out = norm * w + b
 
         def backward(dres: torch.Tensor) -> None:
             mul(dout, norm, out=dnorm_norm)
             mm(ones_row, S, out=dwb_row)  # dw = (dout * norm).sum(0); db = dout.sum(0)
-            mul(w, inv_c, out=wc.view(C))
-            mm(dnorm_norm, wc, out=m_nn)  # mean(w * dout * norm) over the channels         (BT, 1)
-            mm(dout, wc, out=m_n)  # mean(w * dout)
-            mul(dout, w, out=t)  # dnorm = w * dout
-            sub(t, m_n, out=t)
-            t.addcmul_(norm, m_nn, value=-1.0)
+            addmm(m_nn, dnorm_norm, w_col, beta=0.0, alpha=minus_inv_c, out=m_nn)  # -mean(dnorm * norm)
+            addmm(m_n, dout, w_col, beta=0.0, alpha=minus_inv_c, out=m_n)  # -mean(dnorm), dnorm = w * dout
+            addcmul(m_n, dout, w, out=t)  # dnorm - mean(dnorm)
+            t.addcmul_(norm, m_nn)  # - norm * mean(dnorm * norm)
             if first:
                 mul(t, rstd, out=dres)
             else:
@@ -133,7 +131,7 @@ class Block:
         self.ln2 = LayerNorm(buf, res2, *ln2)
         self.out = out = buf(BT, C)
         qkv, heads, att, y, atty = buf(BT, 3 * C), buf(3, B * nh, T, hs), buf(B * nh, T, T), buf(B * nh, T, hs), buf(BT, C)
-        fch, sq, sig, gelu = buf(BT, 4 * C), buf(BT, 4 * C), buf(BT, 4 * C), buf(BT, 4 * C)
+        fch, sig, gelu = buf(BT, 4 * C), buf(BT, 4 * C), buf(BT, 4 * C)
         q, k, v = heads[0], heads[1], heads[2]
         heads5 = heads.view(3, B, nh, T, hs)
         kT, vT = k.transpose(1, 2), v.transpose(1, 2)
@@ -163,8 +161,8 @@ class Block:
         dy_split = dy.view(B, nh, T, hs).transpose(1, 2)  # (B, T, nh, hs) a view
         datt_rows = datt.view(-1, T)
         rowsum = scratch["rowsum"]
-        mm, addmm, bmm, baddbmm, mul, add, addcmul, softmax = (
-            torch.mm, torch.addmm, torch.bmm, torch.baddbmm, torch.mul, torch.add, torch.addcmul, torch.softmax)
+        mm, addmm, bmm, baddbmm, mul, addcmul, softmax = (
+            torch.mm, torch.addmm, torch.bmm, torch.baddbmm, torch.mul, torch.addcmul, torch.softmax)
         ln1_forward, ln2_forward, ln1_backward, ln2_backward = (
             self.ln1.forward, self.ln2.forward, self.ln1.backward, self.ln2.backward)
 
@@ -180,8 +178,7 @@ class Block:
             res2.add_(attprojb)
             ln2_forward()  # ln2 = layernorm(residual2)
             addmm(fcb, ln2_out, fcwT, out=fch)  # fch = ln2 @ fcw.T + fcb            (BT, 4C)
-            mul(fch, fch, out=sq)  # x**2
-            add(b0, sq, alpha=a, out=sig).mul_(fch).sigmoid_()  # sigmoid(2u) = (1 + tanh(u)) / 2
+            addcmul(b0, fch, fch, value=a, out=sig).mul_(fch).sigmoid_()  # sigmoid(2u) = (1 + tanh(u)) / 2
             mul(fch, sig, out=gelu)  # fch_gelu = 0.5 * x * (1 + tanh(u))
             addmm(res2, gelu, fcprojwT, out=out)  # residual3 = residual2 + fch_gelu @ fcprojw.T + fcprojb
             out.add_(fcprojb)
@@ -193,7 +190,7 @@ class Block:
             mm(dres, fcprojw, out=dgelu)  # dfch_gelu = dfcproj @ fcprojw                (BT, 4C)
             # GELU: dfch = (sigmoid(2u) + x * sigmoid(2u) * (1 - sigmoid(2u)) * 2u') * dfch_gelu,
             #       2u' = 2 sqrt(2/pi) (1 + 3 * 0.044715 x**2)  (= llm.c's gelu_backward, written with sigmoid)
-            add(b0, sq, alpha=3 * a, out=dfch)
+            addcmul(b0, fch, fch, value=3 * a, out=dfch)  # 2u'
             addcmul(sig, sig, sig, value=-1.0, out=r)
             dfch.mul_(r)
             addcmul(sig, dfch, fch, out=dfch)
