@@ -39,7 +39,7 @@ def training() -> None:
     """Training steps/s, one thread, autograd vs the manual backward, in one process per run (best of
     10 interleaved rounds of 500 steps each, by the thread's CPU time; wall time beside), three runs
     per network: min / median / max."""
-    targets = {"mlp": 3.0, "wavenet": 2.0}
+    targets = {"mlp": 3.0, "wavenet": 2.0, "gpt": 1.5}
     for net, target in targets.items():
         command = ("-m", "ninja_core", "bench", "--net", net, "--json")
         runs = [run_json(*command) for _ in range(3)]
@@ -58,15 +58,28 @@ def training() -> None:
 
 
 def recipes() -> None:
-    """The lecture's recipes end to end (200 000 steps, evaluation, 20 samples), one thread."""
-    for net, target in (("mlp", None), ("wavenet", 150)):
+    """Each network's default recipe end to end (training, evaluation, 20 samples), one thread; for the
+    GPT also the same recipe trained with autograd in lockstep (`reproduce`): both losses at every
+    logged step."""
+    for net, target, val_goal in (("mlp", None, None), ("wavenet", 150, None), ("gpt", 300, 2.05)):
         command = ("-m", "ninja_core", "train", "--net", net, "--json")
         doc = run_json(*command)
         goal = f"   (target <= {target} s)" if target else ""
         print(f"  {net}: python {' '.join(command)}")
         wall, cpu, rate = (float(doc[k]) for k in ("seconds", "cpu_seconds", "steps_per_s"))  # type: ignore[arg-type]
         print(f"    {doc['steps']} steps in {wall:.1f} s wall, {cpu:.1f} s of CPU time{goal}, loop {rate:.0f} steps/s")
-        print(f"    train {float(doc['train_loss']):.4f}  val {float(doc['val_loss']):.4f}  test {float(doc['test_loss']):.4f}")  # type: ignore[arg-type]
+        val_target = f"   (target val <= {val_goal})" if val_goal else ""
+        print(f"    train {float(doc['train_loss']):.4f}  val {float(doc['val_loss']):.4f}  test {float(doc['test_loss']):.4f}"  # type: ignore[arg-type]
+              f"{val_target}")
+        if net == "gpt":
+            print(f"    samples: {' '.join(doc['samples'])}")  # type: ignore[arg-type]
+    command = ("-m", "ninja_core", "reproduce", "--net", "gpt", "--json")
+    doc = run_json(*command)
+    print(f"  gpt, manual backward vs autograd in lockstep: python {' '.join(command)}")
+    rel: list[float] = doc["rel_diff"]  # type: ignore[assignment]
+    print(f"    {len(rel)} logged steps up to {doc['steps'][-1]}: largest relative loss difference "  # type: ignore[index]
+          f"{max(rel):.2e} (target <= 1e-4), last losses {doc['manual'][-1]:.6f} / {doc['autograd'][-1]:.6f}, "  # type: ignore[index]
+          f"{float(doc['seconds']):.0f} s")  # type: ignore[arg-type]
 
 
 def engine() -> None:

@@ -1,4 +1,4 @@
-"""`python -m ninja_core train | sample | bench`: training with the manual backward, from the terminal.
+"""`python -m ninja_core train | sample | bench | reproduce`: training with the manual backward, from the terminal.
 
 Every network (`--net`) trains with its recipe unless told otherwise: the sizes and the schedule
 left out are the network's (`TrainConfig`).
@@ -27,8 +27,10 @@ def train_int(field: str, limits: dict[str, tuple[int, int]] = TRAIN_LIMITS) -> 
 
 
 def _recipes() -> str:
-    return "; ".join(f"{name}: {net.recipe.steps} steps, batch {net.recipe.batch_size}, lr {net.recipe.lr:g} then "
-                     f"{net.recipe.lr_decayed:g} from step {round(net.recipe.lr_decay_at * net.recipe.steps)}"
+    return "; ".join(f"{name}: {net.recipe.steps} steps, batch {net.recipe.batch_size}, {net.recipe.optimizer} lr "
+                     f"{net.recipe.lr:g} then {net.recipe.lr_decayed:g} from step "
+                     f"{round(net.recipe.lr_decay_at * net.recipe.steps)}"
+                     + "".join(f", {k} {v}" for k, v in net.recipe.sizes)
                      for name, net in NETS.items())
 
 
@@ -129,15 +131,33 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from ..train.bench import reproduce
+
+    cfg = config_from(args, steps=args.steps, dtype=args.dtype, lr=args.lr, progress_every=args.every, stats_every=0)
+    result = reproduce(cfg, every=args.every)
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    print(f"{result.net}: {cfg.steps} steps from seed {cfg.seed}, the same minibatches and {cfg.optimizer} for both; "
+          f"mean minibatch loss since the previous row")
+    print(f"{'step':>8}  {'manual backward':>16}  {'autograd':>16}  {'relative difference':>20}")
+    for step, m, a, r in zip(result.steps, result.manual, result.autograd, result.rel_diff, strict=True):
+        print(f"{step:8d}  {m:16.8f}  {a:16.8f}  {r:20.2e}")
+    print(f"largest relative difference {result.max_rel_diff:.2e} ({result.seconds:.1f} s)")
+    return 0
+
+
 def register(sub: Any) -> None:
     """Add train, sample and bench to the main parser's subcommands (`sub` from add_subparsers)."""
     p = sub.add_parser("train", help="train a network with its manual backward; losses, samples, optional audit",
                        description="Trains with the network's recipe unless told otherwise (" + _recipes() + ").")
     p.add_argument("--steps", type=train_int("steps"), default=None,
-                   help="optimizer steps (default: the network's recipe, 200000)")
+                   help="optimizer steps (default: the network's recipe)")
     _add_network_arguments(p)
     p.add_argument("--lr", type=float, default=None, help="learning rate before the decay (default: the recipe's)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="(default: the recipe's, sgd)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help="(default: the recipe's: " + ", ".join(f"{n} {net.recipe.optimizer}" for n, net in NETS.items()) + ")")
     p.add_argument("--audit-every", metavar="K", type=train_int("audit_every"), default=0,
                    help="every K steps, compare the manual gradients with autograd's on the same batch (default 0: off)")
     p.add_argument("--dtype", choices=DTYPES, default="float32", help="(default float32)")
@@ -167,3 +187,18 @@ def register(sub: Any) -> None:
                    help='print {"autograd_steps_per_s", "manual_steps_per_s", "ratio", ...} (by the thread\'s CPU time; '
                         'wall_* by wall time)')
     p.set_defaults(handler=cmd_bench)
+
+    p = sub.add_parser("reproduce", help="train twice in lockstep from the same seed, with the manual backward and "
+                                         "with autograd; compare their losses at every logged step",
+                       description="Both runs start from the same parameters and take the same minibatch at every step "
+                                   "with the same optimizer and schedule (the network's recipe unless told otherwise): "
+                                   "where the hand-written gradients are right, the losses differ only by rounding.")
+    p.add_argument("--steps", type=train_int("steps"), default=None, help="optimizer steps (default: the network's recipe)")
+    p.add_argument("--every", metavar="K", type=train_int("progress_every", {"progress_every": (1, 10_000_000)}),
+                   default=1000, help="log both losses every K steps (default 1000)")
+    _add_network_arguments(p)
+    p.add_argument("--lr", type=float, default=None, help="learning rate before the decay (default: the recipe's)")
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="(default float32)")
+    p.add_argument("--json", action="store_true",
+                   help='print {"steps": [...], "manual": [...], "autograd": [...], "rel_diff": [...], "max_rel_diff", ...}')
+    p.set_defaults(handler=cmd_reproduce)

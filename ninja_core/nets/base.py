@@ -7,6 +7,7 @@ the engine, the dojo, training, the CLI, the API and the page only ever call the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -175,11 +176,31 @@ class Network:
         return None
 
     def logits(self, cfg: Config, params: Params, X: torch.Tensor, stats: Params | None = None) -> torch.Tensor:
-        """X (N, context_length) -> next-character logits (N, V): the forward pass as written with
-        autograd. stats None: batchnorm (if any) with the batch's statistics, as in training (the
-        benchmark's autograd baseline runs this); else with `calibrate`'s statistics (evaluation,
-        sampling)."""
+        """X (N, t) -> next-character logits, one row per prediction, in the order of the minibatch's
+        targets: (N, V) for a network that predicts once per context (MLP, WaveNet: t =
+        context_length), (N*t, V) for one that predicts at every position (the GPT: any t <=
+        context_length); a sample's last row is its prediction after the whole context. The forward
+        pass as written with autograd. stats None: batchnorm (if any) with the batch's statistics, as
+        in training (the benchmark's autograd baseline runs this); else with `calibrate`'s
+        statistics (evaluation, sampling)."""
         raise NotImplementedError
+
+    def eval_windows(self, cfg: Config, X: torch.Tensor, Y: torch.Tensor,
+                     rows: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+        """How evaluation covers a split: X (N, context_length), Y (N,) its contexts and targets (Y in
+        order is the split's text, each word followed by "."). Yields (Xw (n, t), Yw, keep), n <= rows:
+        inputs for `logits`, the targets of its rows, and how many of each sample's last predictions
+        are scored (against the last `keep` targets of its row of Yw.view(n, -1)), such that every
+        target of Y is scored exactly once: the loss is per character. Default: the split's own rows,
+        one prediction each."""
+        for i in range(0, X.shape[0], rows):
+            yield X[i:i + rows], Y[i:i + rows], 1
+
+    def sample_context(self, cfg: Config, stop: int) -> list[int]:
+        """The context a sampled name starts from (`stop` is the separator's index); sampling appends
+        each drawn character and keeps the last context_length. Default: context_length separators,
+        the lecture's."""
+        return [stop] * self.context_length(cfg)
 
     def calibrate(self, cfg: Config, params: Params, X: torch.Tensor) -> Params:
         """The statistics inference uses instead of the batch's, over a whole split X (N, T):

@@ -52,6 +52,7 @@ config's generator, in the order of `params`.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -84,6 +85,7 @@ from .transformer import (
 if TYPE_CHECKING:
     from ..config import Config
     from ..data import Dataset
+    from .shared_train import TrainStep
 
 MAX_POSITIONS = 32  # rows of the largest position table (wpe) a config may ask for
 
@@ -259,6 +261,30 @@ class GPT(Network):
             return _MATRIX_AXES.get(kind, ("output channel", "input channel") if kind.endswith("w") else
                                     ("position (batch·time)", "vocabulary"))  # logits .. logprobs (B*T, V)
         return ("channel",) if rank == 1 else ()
+
+    # ---- training hooks (the code: gpt_train.py) ------------------------------------------------
+
+    def train_step(self, cfg: Config, params: Params) -> TrainStep:
+        from .gpt_train import GPTStep
+
+        return GPTStep(cfg, params)
+
+    def logits(self, cfg: Config, params: Params, X: torch.Tensor, stats: Params | None = None) -> torch.Tensor:
+        from .gpt_train import logits
+
+        return logits(cfg, params, X, stats)
+
+    def eval_windows(self, cfg: Config, X: torch.Tensor, Y: torch.Tensor,
+                     rows: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+        """Windows of the split's text Y, EVAL_STRIDE apart (see the module docstring); X is not read."""
+        from .gpt_train import eval_windows
+
+        return eval_windows(cfg, Y, rows, max(1, cfg.block_size // 2))
+
+    def sample_context(self, cfg: Config, stop: int) -> list[int]:
+        """One ".": a window of the training text that starts at a word's start (more "." in a row
+        never occur in the text, so a window of them is nothing the GPT has seen)."""
+        return [stop]
 
 
 _MATRIX_AXES = {"wte": ("token", "channel"), "wpe": ("time", "channel")}

@@ -22,6 +22,7 @@ round is worse and the ratio comes out too high. The wall-time figures are repor
 from __future__ import annotations
 
 import html
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,7 +38,7 @@ from ..nets import Network, generator, get_net
 from ..nets.shared_train import Params, TrainStep
 from .config import TrainConfig
 from .loop import dataset_for, require_forward
-from .step import TapeStep, make_optimizer, minibatches
+from .step import TapeStep, make_optimizer, make_step, minibatches
 
 WARMUP_STEPS = 50
 REFERENCE_SHARE = 0.1  # the tape's step is slow: it runs this share of the steps (at least 10)
@@ -175,14 +176,98 @@ def bench(cfg: TrainConfig | None = None, steps: int = 500, rounds: int = 10,
 
 
 class _AutogradAdamW:
-    """torch.optim.AdamW on autograd's leaves, the same groups as the manual step's (train.step.AdamW)."""
+    """torch.optim.AdamW (fused, as the manual step's: train.step.AdamW) on autograd's leaves, with
+    the same groups: weight decay on the parameters `Network.decays` names."""
 
     def __init__(self, params: Params, net: Network, cfg: TrainConfig) -> None:
         decay = [p for name, p in params.items() if net.decays(name, tuple(p.shape))]
         other = [p for name, p in params.items() if not net.decays(name, tuple(p.shape))]
         groups = [g for g in ({"params": decay, "weight_decay": cfg.weight_decay},
                               {"params": other, "weight_decay": 0.0}) if g["params"]]
-        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=net.recipe.betas, foreach=True)
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=net.recipe.betas, fused=True)
+        self.lr = cfg.lr
 
     def step(self, lr: float) -> None:
+        if lr != self.lr:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.lr = lr
         self.optimizer.step()
+
+
+# ---- reproduce: the manual backward's training against autograd's, in lockstep ---------------------
+
+@dataclass(frozen=True)
+class ReproduceResult:
+    """Two trainings of one network from the same seed, step by step on the same minibatches with the
+    same optimizer and schedule: one driven by the manual backward, one by autograd. At each logged
+    step, each run's mean minibatch loss over the steps since the previous logged step."""
+
+    net: str
+    steps: list[int]  # the logged steps (optimizer steps done)
+    manual: list[float]  # the training loop's step and optimizer (Network.train_step)
+    autograd: list[float]  # Network.logits, F.cross_entropy, loss.backward(), the same torch optimizer
+    rel_diff: list[float]  # |manual - autograd| / autograd at each logged step
+    seconds: float  # wall time of both runs
+    config: dict[str, Any] = field(default_factory=dict)  # the TrainConfig, as to_dict()
+
+    @property
+    def max_rel_diff(self) -> float:
+        return max(self.rel_diff, default=math.nan)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "max_rel_diff": self.max_rel_diff}
+
+    def __repr__(self) -> str:
+        last = f", last losses {self.manual[-1]:.6f} / {self.autograd[-1]:.6f}" if self.steps else ""
+        return (f"<ReproduceResult {self.net}: {len(self.steps)} logged steps up to {self.steps[-1] if self.steps else 0}, "
+                f"max relative difference {self.max_rel_diff:.2e}{last}>")
+
+
+def reproduce(cfg: TrainConfig | None = None, every: int | None = None,
+              data: Dataset | str | Path | None = None) -> ReproduceResult:
+    """Train `cfg` twice in lockstep and log both losses every `every` steps (default: the config's
+    progress_every): the manual backward's training (the loop's own step and optimizer, in inference
+    mode as the loop runs it) and autograd's (`Network.logits`, F.cross_entropy, loss.backward(),
+    torch's optimizer on leaves). Same initial parameters (the config's generator), the same
+    minibatch at every step (one draw feeds both), the same optimizer, groups and schedule: where
+    the manual gradients are right, the two losses differ only by float rounding.
+    Raises ConfigError / DataError for a bad config or data, ValueError for every < 1."""
+    cfg = cfg or TrainConfig()
+    every = cfg.progress_every if every is None else every
+    if every < 1:
+        raise ValueError(f"every must be at least 1, got {every}")
+    net, model_cfg = get_net(cfg.net), cfg.model_config()
+    require_forward(net)
+    dataset = dataset_for(cfg, data)
+    t0 = time.perf_counter()
+    with _threads(cfg.threads):
+        g = generator(model_cfg)
+        initial = net.init_params(model_cfg, dataset.vocab.size, g)
+        manual = make_step(net, model_cfg, {k: v.clone() for k, v in initial.items()}, cfg.backward)
+        manual_update = make_optimizer(cfg.optimizer, manual, net, cfg.lr, cfg.weight_decay).step
+        leaves = {k: v.clone().requires_grad_(True) for k, v in initial.items()}
+        autograd_update = _PlainSGD(leaves).step if cfg.optimizer == "sgd" else _AutogradAdamW(leaves, net, cfg).step
+        plist = list(leaves.values())
+        logged: list[int] = []
+        losses: tuple[list[float], list[float]] = ([], [])
+        total, count = 0.0, 0
+        for step, (Xb, Yb) in enumerate(minibatches(net, model_cfg, dataset, g, cfg.steps), start=1):
+            lr = cfg.lr_at(step - 1)
+            with torch.inference_mode():
+                manual.forward_backward(Xb, Yb)
+                manual_update(lr)
+            loss = F.cross_entropy(net.logits(model_cfg, leaves, Xb), Yb.view(-1))
+            for p in plist:
+                p.grad = None
+            loss.backward()
+            autograd_update(lr)
+            total += loss.item()
+            count += 1
+            if step % every == 0 or step == cfg.steps:
+                logged.append(step)
+                losses[0].append(manual.take_loss())
+                losses[1].append(total / count)
+                total, count = 0.0, 0
+    rel = [abs(m - a) / abs(a) for m, a in zip(*losses, strict=True)]
+    return ReproduceResult(cfg.net, logged, losses[0], losses[1], rel, time.perf_counter() - t0, cfg.to_dict())

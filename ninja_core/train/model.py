@@ -41,41 +41,49 @@ class ModelFileError(ValueError):
 
 @torch.no_grad()
 def split_loss(cfg: TrainConfig, params: Params, stats: Params, X: torch.Tensor, Y: torch.Tensor) -> float:
-    """Mean cross-entropy over a whole split X (N, T), Y (N,), the network in inference mode
-    (`stats`: its calibrated statistics); NaN for an empty split (tiny word lists have no val rows)."""
-    N = X.shape[0]
-    if N == 0:
+    """Mean cross-entropy per character over a whole split X (N, T), Y (N,), the network in inference
+    mode (`stats`: its calibrated statistics), every target scored once in the windows the network
+    evaluates it in (`Network.eval_windows`); NaN for an empty split (tiny word lists have no val rows)."""
+    if X.shape[0] == 0:
         return math.nan
     net, model_cfg = get_net(cfg.net), cfg.model_config()
-    total = 0.0
-    for i in range(0, N, EVAL_CHUNK):
-        logits = net.logits(model_cfg, params, X[i:i + EVAL_CHUNK], stats)
-        total += F.cross_entropy(logits, Y[i:i + EVAL_CHUNK], reduction="sum").item()
-    return total / N
+    total, count = 0.0, 0
+    for Xw, Yw, keep in net.eval_windows(model_cfg, X, Y, EVAL_CHUNK):
+        n = Xw.shape[0]
+        logits = net.logits(model_cfg, params, Xw, stats)  # (n*p, V), p predictions per sample
+        V = logits.shape[-1]
+        scored = logits.view(n, -1, V)[:, -keep:].reshape(-1, V)  # each sample's last `keep` predictions
+        targets = Yw.view(n, -1)[:, -keep:].reshape(-1)
+        total += F.cross_entropy(scored, targets, reduction="sum").item()
+        count += targets.numel()
+    return total / count
 
 
 @torch.no_grad()
 def sample_names(cfg: TrainConfig, params: Params, stats: Params, vocab: Vocab, n: int = 20,
                  seed: int = 2147483647 + 10, max_chars: int = MAX_WORD_CHARS) -> list[str]:
-    """Names drawn from the model, as in the lecture: the context starts as '.' * context_length,
-    each character is drawn with torch.multinomial from the softmax, and a name ends at '.'. One
+    """Names drawn from the model, as in the lecture: the context starts as the network's
+    `sample_context` ('.' * context_length for the MLP and the WaveNet, one '.' for the GPT), each
+    character is drawn with torch.multinomial from the softmax of the prediction after the whole
+    context, the context keeps its last context_length characters, and a name ends at '.'. One
     seeded generator for all names, so the same seed gives the same names. A name that has not
     ended after `max_chars` characters (an untrained model may ramble) is cut there."""
     net, model_cfg = get_net(cfg.net), cfg.model_config()
     g = torch.Generator().manual_seed(seed)
     stop = vocab.stoi[SEPARATOR]
+    length = net.context_length(model_cfg)
     names: list[str] = []
     for _ in range(n):
-        context = [stop] * net.context_length(model_cfg)
+        context = net.sample_context(model_cfg, stop)
         out: list[int] = []
         while len(out) < max_chars:
-            logits = net.logits(model_cfg, params, torch.tensor([context]), stats)  # (1, V)
+            logits = net.logits(model_cfg, params, torch.tensor([context]), stats)[-1:]  # (1, V)
             probs = F.softmax(logits, dim=1)
             ix = int(torch.multinomial(probs, num_samples=1, generator=g).item())
             if ix == stop:
                 break
             out.append(ix)
-            context = [*context[1:], ix]
+            context = [*context, ix][-length:]
         names.append(vocab.decode(out))
     return names
 

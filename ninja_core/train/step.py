@@ -123,27 +123,70 @@ class SGD:
 
 
 class AdamW:
-    """torch.optim.AdamW on the step's parameters, reading the hand-written gradients (each
-    parameter's `.grad` is its gradient view, filled in place every step). Weight decay on the
-    parameters `Network.decays` names (the matrices), none on the rest."""
+    """torch.optim.AdamW on the step's parameters, reading the hand-written gradients. Weight decay on
+    the parameters `Network.decays` names (the matrices), none on the rest.
+
+    AdamW is elementwise, so it may run on any grouping of the entries: parameters that lie one
+    after the other in the flat buffer and agree on weight decay are handed to it as one slice of
+    the buffer, with the same slice of the gradient buffer as its `.grad`, and updated by the fused
+    kernel (one kernel per tensor): a step that lays its decayed and undecayed parameters in two
+    runs, as the GPT's does, is updated as two tensors (measured ~60 us a step for the GPT's 103k
+    parameters, against ~135 us for its 28 tensors fused and ~380 us with foreach). A parameter
+    that is not a contiguous piece of the buffer (the MLP's padded output layer) is its own tensor,
+    updated with foreach: torch 2.13's fused CPU AdamW updates a non-contiguous tensor as if it were
+    contiguous (measured: it wrote the wrong entries of a (4, 6) buffer through a (3, 4) view)."""
 
     def __init__(self, step: TrainStep, net: Network, lr: float, weight_decay: float, betas: tuple[float, float]) -> None:
-        decay: list[torch.Tensor] = []
-        other: list[torch.Tensor] = []
-        for name, p in step.params.items():
-            p.grad = step.grads[name]
-            (decay if net.decays(name, tuple(p.shape)) else other).append(p)
-        groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": weight_decay},
-                                        {"params": other, "weight_decay": 0.0}]
-        self.optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=betas, foreach=True)
+        self.optimizers: list[torch.optim.Optimizer] = []
+        runs, single = _runs(step, net)
+        for tensors, kind in ((runs, {"fused": True}), (single, {"foreach": True})):
+            groups: list[dict[str, Any]] = [{"params": [t for t, d in tensors if d], "weight_decay": weight_decay},
+                                            {"params": [t for t, d in tensors if not d], "weight_decay": 0.0}]
+            groups = [g for g in groups if g["params"]]
+            if groups:
+                self.optimizers.append(torch.optim.AdamW(groups, lr=lr, betas=betas, **kind))
         self.lr = lr
 
     def step(self, lr: float) -> None:
         if lr != self.lr:
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+            for optimizer in self.optimizers:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
             self.lr = lr
-        self.optimizer.step()
+        for optimizer in self.optimizers:
+            optimizer.step()
+
+
+def _runs(step: TrainStep, net: Network) -> tuple[list[tuple[torch.Tensor, bool]], list[tuple[torch.Tensor, bool]]]:
+    """The step's parameters as (tensor with its .grad set, decays): the maximal runs of contiguous
+    parameters that follow each other in the flat buffer and agree on decay, as contiguous slices of
+    it; and every other parameter as itself."""
+    flat, flat_grads = step.flat_params, step.flat_grads
+    base, grad_base = int(flat.storage_offset()), int(flat_grads.storage_offset())
+    pieces: list[tuple[int, int, bool]] = []  # (start, end, decays) within the flat buffer
+    single: list[tuple[torch.Tensor, bool]] = []
+    for name, p in step.params.items():
+        g, decays = step.grads[name], net.decays(name, tuple(p.shape))
+        start = int(p.storage_offset()) - base
+        if (p.is_contiguous() and g.is_contiguous() and p.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr()
+                and g.untyped_storage().data_ptr() == flat_grads.untyped_storage().data_ptr()
+                and g.storage_offset() - grad_base == start):
+            pieces.append((start, start + int(p.numel()), decays))
+        else:
+            p.grad = g
+            single.append((p, decays))
+    merged: list[tuple[int, int, bool]] = []
+    for start, end, decays in sorted(pieces):
+        if merged and merged[-1][1] == start and merged[-1][2] == decays:
+            merged[-1] = (merged[-1][0], end, decays)
+        else:
+            merged.append((start, end, decays))
+    runs: list[tuple[torch.Tensor, bool]] = []
+    for start, end, decays in merged:
+        tensor = flat[start:end]
+        tensor.grad = flat_grads[start:end]
+        runs.append((tensor, decays))
+    return runs, single
 
 
 def make_optimizer(name: str, step: TrainStep, net: Network, lr: float, weight_decay: float) -> Optimizer:

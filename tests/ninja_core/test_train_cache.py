@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import pytest
 import torch
 
@@ -67,9 +69,18 @@ def test_a_finished_stream_run_is_remembered(dataset: Dataset) -> None:
     assert not remember_trained_params(TrainConfig(net="wavenet", n_hidden=16, steps=60, dtype="float64"), words, params)
 
 
-def test_a_network_with_only_the_base_hooks_trains_on_its_tape_with_its_recipes_optimizer(dataset: Dataset) -> None:
-    """The GPT has no fast step and no plain forward yet: its tape's manual backward trains it (AdamW,
-    its recipe), with its own minibatches, for the engine's check of a trained network."""
+def test_a_network_with_only_the_base_hooks_trains_on_its_tape_with_its_recipes_optimizer(
+        dataset: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A network without a fast step (the GPT with its hook taken away) trains on its tape's manual
+    backward (AdamW, its recipe), with its own minibatches, for the engine's check of a trained network."""
+    from ninja_core.nets.base import Network
+    from ninja_core.nets.gpt import GPT
+
+    monkeypatch.setattr(GPT, "train_step", Network.train_step)
+    # what this test trains on the tape stays out of the other tests' cache
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("ninja_core.train.cache"), "_trained_cache", OrderedDict())
     cfg = Config(net="gpt", n_layer=1, n_embd=16, n_head=2, batch_size=4)
     assert TrainConfig(net="gpt").optimizer == "adamw"
     trained = trained_params(cfg, 5, dataset)
@@ -77,4 +88,13 @@ def test_a_network_with_only_the_base_hooks_trains_on_its_tape_with_its_recipes_
     assert set(trained) == set(get_net("gpt").tape(cfg).params)
     assert all(not torch.equal(trained[name], initial.values[name]) for name in ("wte", "qkvw_0", "lnfw"))
     run = check(cfg.replace(train_steps=5), dataset)
+    assert {node.status for node in run.nodes.values()} <= {"exact", "approx"}
+
+
+def test_the_gpt_is_checked_after_training_with_its_fast_step(dataset: Dataset) -> None:
+    cfg = Config(net="gpt", n_layer=1, n_embd=16, n_head=2)
+    trained = trained_params(cfg, 200, dataset)
+    run = check(cfg.replace(train_steps=200), dataset)
+    assert all(torch.equal(run.values[name], trained[name]) for name in trained)
+    assert run.values["loss"].item() < check(cfg, dataset).values["loss"].item() - 0.3  # it learned
     assert {node.status for node in run.nodes.values()} <= {"exact", "approx"}
