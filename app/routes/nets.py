@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
 
 from ninja_core.nets import NETS
 
@@ -13,5 +15,7 @@ router = APIRouter(prefix="/api/nets", tags=["nets"])
 
 
 @router.get("", response_model=list[NetInfo], summary="The networks, each with its sizes, defaults and ranges")
-async def list_nets() -> ORJSON:
-    return ORJSON([net.describe() for net in NETS.values()])
+async def list_nets(
+    lang: Annotated[Literal["en", "de"], Query(description="language of the titles and the sizes' help")] = "en",
+) -> ORJSON:
+    return ORJSON([net.describe(lang) for net in NETS.values()])

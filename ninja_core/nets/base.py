@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from ..config import ConfigError
-from ..i18n import german, tr
+from ..i18n import german, localize, tr
 from ..tape import Tape
 
 if TYPE_CHECKING:
@@ -224,11 +224,12 @@ class Network:
         biases and gains no, also when kept as (1, H) rows (nanoGPT's rule: decay what has >= 2 dims)."""
         return sum(1 for s in shape if s > 1) >= 2
 
-    def describe(self) -> dict[str, Any]:
-        """What a client needs to offer this network: its sizes with defaults and ranges."""
-        return {"name": self.name, "title": self.title,
-                "sizes": [{"name": s.name, "default": s.default, "min": s.lo, "max": s.hi, "help": s.help}
-                          for s in self.sizes]}
+    def describe(self, lang: str = "en") -> dict[str, Any]:
+        """What a client needs to offer this network: its sizes with defaults and ranges, the title and
+        each size's help in `lang` ("en" or "de")."""
+        return {"name": self.name, "title": localize(self.title, lang),
+                "sizes": [{"name": s.name, "default": s.default, "min": s.lo, "max": s.hi,
+                           "help": localize(s.help, lang)} for s in self.sizes]}
 
 
 @lru_cache(maxsize=32)

@@ -90,6 +90,17 @@ if TYPE_CHECKING:
 MAX_POSITIONS = 32  # rows of the largest position table (wpe) a config may ask for
 
 german({
+    "GPT (llm.c's layers)": 'GPT (die Schichten von llm.c)',
+    'sequences per minibatch B; the loss averages over n = B*T positions':
+        'Sequenzen pro Minibatch B; der Loss mittelt über n = B*T Positionen',
+    'channels C of the residual stream (divisible by n_head)': 'Kanäle C des Residualstroms (durch n_head teilbar)',
+    'context length T: rows of the position table wpe': 'Kontextlänge T: Zeilen der Positionstabelle wpe',
+    'attention heads; each gets n_embd / n_head channels': 'Attention-Köpfe; jeder bekommt n_embd / n_head Kanäle',
+    'transformer blocks': 'Transformer-Blöcke',
+})
+
+
+german({
     "n_embd {n_embd} is not divisible by n_head {n_head}: each head gets n_embd / n_head channels":
         "n_embd {n_embd} ist nicht durch n_head {n_head} teilbar: jeder Kopf bekommt n_embd / n_head Kanäle",
     "block_size {value} is beyond the position table: wpe has one row per position and at most {hi} rows here":
@@ -129,15 +140,15 @@ def block(l: int, x: str) -> list[Step]:
 
 class GPT(Network):
     name = "gpt"
-    title = "GPT (llm.c's layers)"
+    title = tr("GPT (llm.c's layers)")
     # The ranges keep the largest activation at the MLP's largest (4096 x 1024 = 4.2M entries): at the
     # maxima fch (256, 32, 4*128) and att (256, 16, 32, 32) both hold 4.2M. One layer is 50 gradients.
     sizes = (
-        Size("batch_size", 32, 1, 256, "b", "sequences per minibatch B; the loss averages over n = B*T positions"),
-        Size("n_embd", 32, 1, 128, "e", "channels C of the residual stream (divisible by n_head)"),
-        Size("block_size", 8, 1, MAX_POSITIONS, "k", "context length T: rows of the position table wpe"),
-        Size("n_head", 4, 1, 16, "nh", "attention heads; each gets n_embd / n_head channels"),
-        Size("n_layer", 2, 1, 6, "nl", "transformer blocks"),
+        Size("batch_size", 32, 1, 256, "b", tr("sequences per minibatch B; the loss averages over n = B*T positions")),
+        Size("n_embd", 32, 1, 128, "e", tr("channels C of the residual stream (divisible by n_head)")),
+        Size("block_size", 8, 1, MAX_POSITIONS, "k", tr("context length T: rows of the position table wpe")),
+        Size("n_head", 4, 1, 16, "nh", tr("attention heads; each gets n_embd / n_head channels")),
+        Size("n_layer", 2, 1, 6, "nl", tr("transformer blocks")),
     )
     # Placeholder until GPT training lands (AdamW, as nanoGPT and the autograd reference).
     recipe = Recipe(steps=5_000, batch_size=32, lr=5e-4, lr_decay_at=1.0, lr_decayed=5e-4, optimizer="adamw",

@@ -23,6 +23,18 @@ if TYPE_CHECKING:
     from .shared_train import TrainStep
 
 german({
+    'MLP (makemore part 4)': 'MLP (makemore Teil 4)',
+    "minibatch size n (batchnorm's Bessel correction divides by n - 1)":
+        'Minibatch-Größe n (Batchnorms Bessel-Korrektur teilt durch n - 1)',
+    "dimensions of each character's embedding vector": 'Dimensionen des Embedding-Vektors jedes Zeichens',
+    'hidden units (the lecture uses 64 for the exercise, 200 for training)':
+        'versteckte Einheiten (die Vorlesung nimmt 64 für die Übung, 200 fürs Training)',
+    'context length: how many characters predict the next one':
+        'Kontextlänge: wie viele Zeichen das nächste vorhersagen',
+})
+
+
+german({
     "The lecture wrote (-dbndiff).sum(0): shape (H,) instead of (1, H). Its cmp compared with == and allclose, "
     "which broadcast, and printed 'exact' anyway.":
         "Die Vorlesung schrieb (-dbndiff).sum(0): Form (H,) statt (1, H). Ihr cmp verglich mit == und allclose, "
@@ -32,12 +44,12 @@ german({
 
 class MLP(Network):
     name = "mlp"
-    title = "MLP (makemore part 4)"
+    title = tr("MLP (makemore part 4)")
     sizes = (
-        Size("batch_size", 32, 2, 4096, "b", "minibatch size n (batchnorm's Bessel correction divides by n - 1)"),
-        Size("n_embd", 10, 1, 64, "e", "dimensions of each character's embedding vector"),
-        Size("n_hidden", 64, 1, 1024, "h", "hidden units (the lecture uses 64 for the exercise, 200 for training)"),
-        Size("block_size", 3, 1, 8, "k", "context length: how many characters predict the next one"),
+        Size("batch_size", 32, 2, 4096, "b", tr("minibatch size n (batchnorm's Bessel correction divides by n - 1)")),
+        Size("n_embd", 10, 1, 64, "e", tr("dimensions of each character's embedding vector")),
+        Size("n_hidden", 64, 1, 1024, "h", tr("hidden units (the lecture uses 64 for the exercise, 200 for training)")),
+        Size("block_size", 3, 1, 8, "k", tr("context length: how many characters predict the next one")),
     )
     # The lecture's training: 200 000 SGD steps, batch 32, lr 0.1 then 0.01 after half, n_hidden 200.
     recipe = Recipe(steps=200_000, batch_size=32, lr=0.1, lr_decay_at=0.5, lr_decayed=0.01, sizes=(("n_hidden", 200),))

@@ -29,6 +29,16 @@ if TYPE_CHECKING:
     from .shared_train import TrainStep
 
 german({
+    'WaveNet (makemore part 5)': 'WaveNet (makemore Teil 5)',
+    "dimensions of each character's embedding vector": 'Dimensionen des Embedding-Vektors jedes Zeichens',
+    'minibatch size n': 'Minibatch-Größe n',
+    'hidden units of every level': 'versteckte Einheiten jeder Ebene',
+    'context length: 8 characters, paired up by each of the three levels':
+        'Kontextlänge: 8 Zeichen, von jeder der drei Ebenen paarweise zusammengefasst',
+})
+
+
+german({
     "Over batch and time, dims (0, 1): the mean of each channel over all {count} positions of the minibatch. "
     "Summing over dim 0 only (the lecture's first WaveNet) leaves one mean per time step, shape (1, {t}, H).":
         "Über Batch und Zeit, Dimensionen (0, 1): der Mittelwert jedes Kanals über alle {count} Positionen des "
@@ -45,12 +55,12 @@ def _mean_note(count: str, t: int) -> str:
 
 class WaveNet(Network):
     name = "wavenet"
-    title = "WaveNet (makemore part 5)"
+    title = tr("WaveNet (makemore part 5)")
     sizes = (
-        Size("batch_size", 32, 2, 1024, "b", "minibatch size n"),
-        Size("n_embd", 24, 1, 64, "e", "dimensions of each character's embedding vector"),
-        Size("n_hidden", 128, 1, 512, "h", "hidden units of every level"),
-        Size("block_size", 8, 8, 8, "k", "context length: 8 characters, paired up by each of the three levels"),
+        Size("batch_size", 32, 2, 1024, "b", tr("minibatch size n")),
+        Size("n_embd", 24, 1, 64, "e", tr("dimensions of each character's embedding vector")),
+        Size("n_hidden", 128, 1, 512, "h", tr("hidden units of every level")),
+        Size("block_size", 8, 8, 8, "k", tr("context length: 8 characters, paired up by each of the three levels")),
     )
     # The lecture's training: 200 000 SGD steps, batch 32, lr 0.1, then 0.01 after step 150 000.
     recipe = Recipe(steps=200_000, batch_size=32, lr=0.1, lr_decay_at=0.75, lr_decayed=0.01)

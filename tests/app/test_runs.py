@@ -234,6 +234,19 @@ def test_nets_lists_every_network_with_its_sizes(client: TestClient) -> None:
     assert wavenet["n_hidden"]["default"] == 128 and "n_head" not in wavenet
 
 
+def test_nets_in_german_translate_titles_and_help_but_not_names(client: TestClient) -> None:
+    english = {n["name"]: n for n in client.get("/api/nets").json()}
+    german = {n["name"]: n for n in client.get("/api/nets", params={"lang": "de"}).json()}
+    assert german.keys() == english.keys()
+    for name, net in german.items():
+        assert net["title"] != english[name]["title"]
+        for de, en in zip(net["sizes"], english[name]["sizes"], strict=True):
+            assert de["name"] == en["name"] and de["default"] == en["default"]  # names and numbers stay
+            assert de["help"] != en["help"], (name, de["name"])
+    assert "Kontextlänge" in {s["name"]: s for s in german["gpt"]["sizes"]}["block_size"]["help"]
+    assert client.get("/api/nets", params={"lang": "fr"}).status_code == 422
+
+
 def test_one_run_has_one_id(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
     run_id = default_run_doc["run_id"]
     padded = run_id.replace("-s2147483647-", "-s02147483647-")
