@@ -172,6 +172,9 @@ class NodeDetail(BaseModel):
     how: str = Field(description="how the tensor was made 2-D and reduced for display ('' if as is)")
     block: list[int] = Field(description="rows × columns of the tensor merged into one displayed cell")
     encoding: Literal["b64", "list"]
+    sample: int | None = Field(None, description="the sample shown of a (batch, head, ·, ·) tensor (query "
+                                                 "parameter `sample`); null for other tensors, shown whole")
+    samples: int | None = Field(None, description="B, the samples such a tensor has (sample is 0..B-1); else null")
     value: ArrayOut
     manual: ArrayOut
     autograd: ArrayOut

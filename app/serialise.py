@@ -83,10 +83,13 @@ def _array(m: Matrix | None, encoding: Encoding) -> Any:
 
 
 def node_detail(run_id: str, run: Run, name: str, requested_as: str | None, max_cells: int, encoding: Encoding,
-                diff_scale: DiffScale, with_arrays: bool, with_figure: bool, lang: Lang = "en") -> dict[str, Any]:
+                diff_scale: DiffScale, with_arrays: bool, with_figure: bool, lang: Lang = "en",
+                sample: int = 0) -> dict[str, Any]:
+    """Raises ConfigError("sample") when `sample` is outside 0..B-1 of a (batch, head, ·, ·) node."""
     node = run.nodes[name]
     value, manual, reference = run.tensors(name)
-    view = node_view(value, manual, reference, max_cells, axes=run.net.axes(name, value.dim()))
+    view = node_view(value, manual, reference, max_cells, axes=run.net.axes(name, value.dim()), sample=sample)
+    heads = view.value.heads
     arrays = {key: _array(getattr(view, key), encoding) if with_arrays else None
               for key in ("value", "manual", "autograd", "diff")}
     return {
@@ -100,6 +103,8 @@ def node_detail(run_id: str, run: Run, name: str, requested_as: str | None, max_
         "how": view.value.how,
         "block": list(view.value.block),
         "encoding": encoding,
+        "sample": heads.sample if heads else None,
+        "samples": heads.n_samples if heads else None,
         **arrays,
         "stats": view.stats,
         "summary": node_summary(node),

@@ -12,7 +12,42 @@ from typing import Any
 
 import torch
 
+from .config import ConfigError
+from .i18n import tr
+
 DEFAULT_MAX_CELLS = 16_384
+# The axis words a network gives (`Network.axes`) that make a rank-4 tensor one (T × T or T × hs)
+# matrix per sample and head: drawn for one sample at a time, its heads side by side. "query time"
+# then "key time" mark attention scores and weights, whose entries above the diagonal the causal mask
+# sets (llm.c's attention_forward: preatt = -inf, att = 0 for t2 > t).
+PER_HEAD = ("batch", "head")
+CAUSAL = ("query time", "key time")
+
+
+def per_sample_heads(axes: tuple[str, ...]) -> bool:
+    """Whether a tensor with these axis names is drawn one sample at a time, a grid of its heads."""
+    return len(axes) == 4 and axes[:2] == PER_HEAD
+
+
+def check_sample(shape: tuple[int, ...], axes: tuple[str, ...], sample: int) -> None:
+    """Raises ConfigError("sample", ...) naming 0..B-1 when `sample` is not a sample of a
+    (B, nh, ·, ·) tensor; any value is accepted for other tensors (they show every sample)."""
+    if per_sample_heads(axes) and len(shape) == 4 and not 0 <= sample < shape[0]:
+        raise ConfigError("sample", tr("must be an integer in {lo}..{hi}, got {value}", lo=0, hi=shape[0] - 1,
+                                       value=sample))
+
+
+@dataclass(frozen=True)
+class Heads:
+    """How one sample's heads are laid out in a Matrix: a grid of blocks with gaps between them (NaN)
+    and a band above each block row for the heads' titles."""
+
+    sample: int  # the sample shown, 0..n_samples-1
+    n_samples: int  # B
+    names: tuple[str, ...]  # the four axis names (batch, head, rows, columns)
+    origins: tuple[tuple[int, int], ...]  # (row, column) of each head's top-left drawn cell
+    size: tuple[int, int]  # drawn cells of one head's block (rows, columns)
+    step: tuple[int, int]  # tensor indices per drawn cell (1, 1 = none merged)
 
 
 @dataclass(frozen=True)
@@ -24,6 +59,8 @@ class Matrix:
     how: str  # "" or a sentence saying how the tensor was made 2-D / reduced
     row_title: str
     col_title: str
+    masked: torch.Tensor | None = None  # (rows, cols) bool: cells the causal mask set, drawn as "masked"
+    heads: Heads | None = None  # one sample's heads as a grid (per_sample_heads)
 
     @property
     def downsampled(self) -> bool:
@@ -88,8 +125,66 @@ def reduce_blocks(m: torch.Tensor, block: tuple[int, int], mode: str) -> torch.T
     return (sums / counts)[0, 0]
 
 
-def matrix(t: torch.Tensor, max_cells: int = DEFAULT_MAX_CELLS, mode: str = "mean", axes: tuple[str, ...] = ()) -> Matrix:
+def _reduce_unmasked(m: torch.Tensor, masked: torch.Tensor, block: tuple[int, int],
+                     mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """`reduce_blocks` over the entries the mask left (a masked 0 must not dilute a mean); a drawn
+    cell is masked when every entry of its block is."""
+    kept = (~masked).to(m.dtype)
+    fill = float("-inf") if mode == "max" else 0.0
+    data = reduce_blocks(torch.where(masked, torch.full_like(m, fill), m), block, mode)
+    if mode != "max":  # reduce_blocks' mean counts every cell: rescale to the kept ones
+        share = reduce_blocks(kept, block, "mean")
+        data = torch.where(share > 0, data / share.clamp_min(1e-30), torch.full_like(data, math.nan))
+    cell_masked = reduce_blocks(kept, block, "max") == 0
+    return torch.where(cell_masked, torch.full_like(data, math.nan), data), cell_masked
+
+
+def head_grid(t: torch.Tensor, sample: int, axes: tuple[str, ...], max_cells: int = DEFAULT_MAX_CELLS,
+              mode: str = "mean", inf_is_masked: bool = True) -> Matrix:
+    """One sample of a (B, nh, R, C) tensor as a grid of its nh heads, each an R × C block (rows =
+    axes[2], columns = axes[3]), NaN between the blocks and in a title band above each row of them.
+
+    With the CAUSAL axis names, an entry above the diagonal (column > row) is masked when it holds what
+    the causal mask leaves: -inf or 0 in a value (`inf_is_masked`), exactly 0 in a gradient or a
+    difference. It is NaN in `data` and True in `masked`, so it is drawn as masked and never as a 0
+    that looks like data; anything else there (scores before the mask, a nonzero gradient, an error)
+    stays data. Heads are block-reduced to share `max_cells`. Raises ConfigError for a bad sample."""
+    check_sample(tuple(t.shape), axes, sample)
+    B, nh, R, C = t.shape
+    x = t[sample]
+    future = torch.ones(R, C, dtype=torch.bool).triu(1) if axes[2:] == CAUSAL else torch.zeros(R, C, dtype=torch.bool)
+    hit = (x == 0) | (x == float("-inf")) if inf_is_masked else x == 0
+    masked = future & hit
+    block = _block_sizes(R, C, max(1, max_cells // nh))
+    blocks = [_reduce_unmasked(x[h], masked[h], block, mode) for h in range(nh)]
+    rc, cc = blocks[0][0].shape
+    cols = math.ceil(math.sqrt(nh))
+    rows = math.ceil(nh / cols)
+    band, gap = max(1, math.ceil(rc / 4)), max(1, math.ceil(cc / 6))  # title band, space between columns
+    data = torch.full((rows * (band + rc), cols * cc + (cols - 1) * gap), math.nan)
+    cell_masked = torch.zeros(data.shape, dtype=torch.bool)
+    origins = []
+    for h, (d, mk) in enumerate(blocks):
+        r0, c0 = (h // cols) * (band + rc) + band, (h % cols) * (cc + gap)
+        data[r0:r0 + rc, c0:c0 + cc] = d
+        cell_masked[r0:r0 + rc, c0:c0 + cc] = mk
+        origins.append((r0, c0))
+    how = (f"sample {sample} of {B} ({axes[0]} index): its {nh} {axes[1]}s, each {R} × {C} "
+           f"({axes[2]} × {axes[3]})")
+    if block != (1, 1):
+        how += (f"; reduced to {rc} × {cc}: each cell is the {'maximum' if mode == 'max' else 'mean'} of a "
+                f"{block[0]} × {block[1]} block")
+    heads = Heads(sample, B, axes, tuple(origins), (rc, cc), block)
+    return Matrix(data, tuple(t.shape), (data.shape[0], data.shape[1]), block, how, axes[2], axes[3], cell_masked, heads)
+
+
+def matrix(t: torch.Tensor, max_cells: int = DEFAULT_MAX_CELLS, mode: str = "mean", axes: tuple[str, ...] = (),
+           sample: int = 0, inf_is_masked: bool = True) -> Matrix:
+    """The display matrix of `t`; a (batch, head, ·, ·) tensor (per_sample_heads) is shown for
+    `sample` only, as `head_grid` says. Raises ConfigError for a sample outside 0..B-1 there."""
     t = t.detach().to("cpu", torch.float32)
+    if t.dim() == 4 and per_sample_heads(axes):
+        return head_grid(t, sample, axes, max_cells, mode, inf_is_masked)
     m, how, row_title, col_title = to_2d(t, axes)
     rows, cols = m.shape
     block = _block_sizes(rows, cols, max(1, max_cells))
@@ -139,8 +234,12 @@ class NodeView:
 
 
 def node_view(value: torch.Tensor, manual: torch.Tensor | None, reference: torch.Tensor | None,
-              max_cells: int = DEFAULT_MAX_CELLS, with_stats: bool = True, axes: tuple[str, ...] = ()) -> NodeView:
-    """`axes` names the value's dimensions (`Network.axes`); a gradient of another shape is drawn without."""
+              max_cells: int = DEFAULT_MAX_CELLS, with_stats: bool = True, axes: tuple[str, ...] = (),
+              sample: int = 0) -> NodeView:
+    """`axes` names the value's dimensions (`Network.axes`); a gradient of another shape is drawn without.
+    `sample`: the one sample drawn of a (batch, head, ·, ·) tensor (statistics stay on the full
+    tensors). Raises ConfigError("sample") when it is outside 0..B-1 for such a tensor."""
+    check_sample(tuple(value.shape), axes, sample)
     absdiff = None
     if manual is not None and reference is not None and manual.shape == reference.shape:
         absdiff = (manual.to(reference.dtype) - reference).abs()
@@ -149,10 +248,13 @@ def node_view(value: torch.Tensor, manual: torch.Tensor | None, reference: torch
         return axes if t.shape == value.shape else ()
 
     return NodeView(
-        value=matrix(value, max_cells, axes=axes),
-        manual=matrix(manual, max_cells, axes=named(manual)) if manual is not None else None,
-        autograd=matrix(reference, max_cells, axes=named(reference)) if reference is not None else None,
-        diff=matrix(absdiff, max_cells, mode="max", axes=named(absdiff)) if absdiff is not None else None,
+        value=matrix(value, max_cells, axes=axes, sample=sample),
+        manual=matrix(manual, max_cells, axes=named(manual), sample=sample, inf_is_masked=False)
+        if manual is not None else None,
+        autograd=matrix(reference, max_cells, axes=named(reference), sample=sample, inf_is_masked=False)
+        if reference is not None else None,
+        diff=matrix(absdiff, max_cells, mode="max", axes=named(absdiff), sample=sample, inf_is_masked=False)
+        if absdiff is not None else None,
         stats={"value": stats(value), "manual": stats(manual), "autograd": stats(reference), "diff": stats(absdiff)}
         if with_stats else {},
     )

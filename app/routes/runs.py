@@ -85,6 +85,8 @@ async def get_node(
     arrays: Annotated[bool, Query(description="include the four display arrays")] = True,
     figure: Annotated[bool, Query(description="include the plotly figure")] = True,
     lang: Annotated[Literal["en", "de"], Query(description="language of the figure's labels and the messages")] = "en",
+    sample: Annotated[int, Query(description="for a (batch, head, ·, ·) tensor such as attention: the one sample "
+                                             "shown, 0..B-1 (a grid of its heads); ignored for other tensors")] = 0,
 ) -> ORJSON:
     request.state.lang = lang
     if max_cells > settings.max_cells_limit:
@@ -99,7 +101,7 @@ async def get_node(
                           net=run.config.net, valid=", ".join(valid),
                           aliases=tr("; aliases: {aliases}", aliases=aliases) if aliases else ""), allowed=valid)
     requested_as = name if resolved != name else None
-    args = (run_id, run, resolved, requested_as, max_cells, encoding, diff_scale, arrays, figure, lang)
+    args = (run_id, run, resolved, requested_as, max_cells, encoding, diff_scale, arrays, figure, lang, sample)
     if not registry.large_tensors(run.config):
         doc = node_detail(*args)  # small: ~1 ms, cheaper than a thread hop
     else:  # a large tensor: reduce it off the event loop

@@ -86,9 +86,9 @@ export function fetchNets(lang) {
 }
 
 // A node without its display arrays: the figure alone carries them (as base64 typed arrays).
-export function fetchNode(runId, name, diffScale, lang) {
+export function fetchNode(runId, name, diffScale, lang, sample = "0") {
   return request(withLang(`/api/runs/${encodeURIComponent(runId)}/nodes/${encodeURIComponent(name)}`, lang,
-    { arrays: "false", figure: "true", diff_scale: diffScale }));
+    { arrays: "false", figure: "true", diff_scale: diffScale, sample }));
 }
 
 // The dojo: the learner's code for one node, judged on the server against autograd (the page runs no
@@ -114,7 +114,7 @@ export function trainStreamUrl(params) {
   return `/api/train/stream?${new URLSearchParams(params)}`;
 }
 
-// Node documents by (run, node, scale, language), as promises so a prefetch and a click share one request.
+// Node documents by (run, node, scale, language, sample), as promises so a prefetch and a click share one request.
 // Bounded: a node is ~50 KB, and a class may walk many runs.
 export class NodeCache {
   constructor(limit = 64) {
@@ -122,13 +122,13 @@ export class NodeCache {
     this.entries = new Map();
   }
 
-  get(runId, name, diffScale, lang) {
-    const key = [runId, name, diffScale, lang].join("\u0000");
+  get(runId, name, diffScale, lang, sample = "0") {
+    const key = [runId, name, diffScale, lang, sample].join("\u0000");
     let promise = this.entries.get(key);
     if (promise) {
       this.entries.delete(key);  // re-insert: Map order is the LRU order
     } else {
-      promise = fetchNode(runId, name, diffScale, lang);
+      promise = fetchNode(runId, name, diffScale, lang, sample);
       // never cache a failure (but do not evict a newer entry under the same key)
       promise.catch(() => { if (this.entries.get(key) === promise) this.entries.delete(key); });
     }

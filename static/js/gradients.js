@@ -23,6 +23,7 @@ export class Gradients {
     this.figureSource = "manual";  // the figure beside the dojo: the project's manual backward, or "yours"
     this.cache = new api.NodeCache(32);
     this.dojo = null;        // set by main.js once the dojo exists
+    this.sampler = null;     // the sample selector (sample.js), set by main.js
     this.intFields = S.FIELDS.filter((f) => f.kind === "int").map((f) => f.name);
     // the header's config fields (nets.js): they show the config on its way, else the state
     this.form = new nets.ConfigForm(app, () => ({ values: this.pendingRun ?? this.state, run: this.run }));
@@ -112,6 +113,7 @@ export class Gradients {
     if (this.run) this.drawRun();
     else this.drawEmpty(t(document.body.dataset.state === "loading" ? "loading" : "no_run"));
     if (this.nodeDoc) detail.drawDetail(dom.detail, this.nodeDoc, t);
+    this.sampler?.show(this.nodeDoc, t);
     this.showSourceToggle();
   }
 
@@ -205,12 +207,19 @@ export class Gradients {
     if (state.dojo === "1") this.dojo.show(this.run, name);
     this.showSourceToggle();
     this.app.plotly.open();
-    const key = [runId, name, state.diff_scale, state.lang];
+    const key = [runId, name, state.diff_scale, state.lang, state.sample];
     let doc;
     try {
       doc = await retry.retrying(() => this.cache.get(...key), this.app.busy, "node");
     } catch (err) {
       if (seq !== this.nodeSeq) return;
+      // a permalink's sample beyond this batch: say so, then show sample 0
+      if (err.status === 422 && err.field === "sample" && state.sample !== "0") {
+        this.app.reportError(err);
+        state.sample = "0";
+        await this.selectNode(name, { timing });
+        return;
+      }
       document.body.dataset.state = "ready";
       this.app.reportError(err);
       // an unknown node in a hand-edited link: say so, then show the first node rather than nothing
@@ -227,6 +236,7 @@ export class Gradients {
     }
     this.nodeDoc = doc;
     detail.drawDetail(dom.detail, doc, this.app.t);
+    this.sampler?.show(doc, this.app.t);
     await this.showFigure(seq, timing);
     this.prefetchNeighbours(doc.name, runId);
   }
@@ -331,10 +341,10 @@ export class Gradients {
   // prefetch never waits out a busy server (no notice): the click that needs the node does.
   prefetchNeighbours(name, runId) {
     const i = this.order.indexOf(name);
-    const { diff_scale: scale, lang } = this.state;
+    const { diff_scale: scale, lang, sample } = this.state;
     setTimeout(() => {
       if (!this.run || this.run.run_id !== runId) return;
-      for (const j of [i + 1, i - 1]) if (this.order[j]) this.cache.get(runId, this.order[j], scale, lang).catch(() => {});
+      for (const j of [i + 1, i - 1]) if (this.order[j]) this.cache.get(runId, this.order[j], scale, lang, sample).catch(() => {});
     }, 30);
   }
 

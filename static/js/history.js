@@ -39,6 +39,6 @@ export function installHistory(app, page) {
     // the config fields of `state` are the run's on screen (they change when a run arrives)
     if (!S.sameConfig(grad.pendingRun ?? shown, next)) grad.loadRun({ ...state, ...S.runConfig(next) });
     else if (diff.has("lang")) grad.relang();  // the run's notes and the node's figure, in the entry's language
-    else if (diff.has("node") || diff.has("diff_scale")) grad.selectNode(state.node || grad.order[0]);
+    else if (diff.has("node") || diff.has("diff_scale") || diff.has("sample")) grad.selectNode(state.node || grad.order[0]);
   });
 }

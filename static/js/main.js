@@ -7,8 +7,8 @@
 // The template modulepreloads the same URLs, so these resolve without a request waterfall.
 performance.mark("main-start");
 const v = new URL(import.meta.url).search;
-const [S, api, i18n, figure, keyboard, banner, retry, dojoModule, grade, train, gradients, history] = await Promise.all(
-  ["state", "api", "i18n", "figure", "keyboard", "banner", "retry", "dojo", "grade", "train", "gradients", "history"]
+const [S, api, i18n, figure, keyboard, banner, retry, dojoModule, grade, train, gradients, history, sample] = await Promise.all(
+  ["state", "api", "i18n", "figure", "keyboard", "banner", "retry", "dojo", "grade", "train", "gradients", "history", "sample"]
     .map((name) => import(`./${name}.js${v}`)));
 
 performance.mark("modules-ready");
@@ -94,6 +94,13 @@ const dojo = new dojoModule.Dojo(dom.dojo, {
   onSolved: () => grad.drawProgress(),
 });
 grad.dojo = dojo;
+
+// another sample of an attention node: a refinement of the view (the URL is replaced, not pushed)
+grad.sampler = new sample.SampleControl($("sample-control"), (value) => {
+  state.sample = value;
+  S.writeUrl(state);
+  if (grad.run) grad.selectNode(state.node);
+});
 
 const grader = new grade.CellGrader({
   dialog: $("cell-dialog"), close: $("cell-close"), code: $("cell-code"), result: $("cell-result"), intro: $("cell-intro"),

@@ -27,6 +27,8 @@ export const FIELDS = [
   { name: "train_schedule_steps", kind: "int", config: true, default: "0" },
   { name: "node", kind: "text", config: false, default: "" },  // "" = the first row of the table
   { name: "diff_scale", kind: "enum", config: false, default: "linear", allowed: ["linear", "log"] },
+  // the sample shown of a (batch, head, ·, ·) node such as attention (sample.js); the server checks it
+  { name: "sample", kind: "int", config: false, default: "0" },
   { name: "lang", kind: "enum", config: false, default: "en", allowed: ["en", "de"] },
   { name: "view", kind: "enum", config: false, default: "grad", allowed: ["grad", "train"] },
   { name: "dojo", kind: "enum", config: false, default: "0", allowed: ["0", "1"] },  // the node's side panel: detail or dojo

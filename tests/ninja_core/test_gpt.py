@@ -261,6 +261,7 @@ def test_attention_is_shown_as_a_grid_of_heads(gpt_run: Run) -> None:
     assert "grid of 32 × 4 blocks of 8 × 8" in how
     b, h = 5, 2  # the block of sample 5, head 2 is that head's attention matrix as it is
     assert torch.equal(grid[b * 8:(b + 1) * 8, h * 8:(h + 1) * 8], att[b, h])
+    # the figure shows one sample at a time, its heads as a grid (tests/ninja_core/test_attention_figure.py)
     spec = gpt_run.figure("preatt_masked_1").to_plotly_json()
-    assert spec["layout"]["xaxis3"]["title"]["text"] == "(head, key time)"
-    assert "grid of 32 × 4 blocks" in spec["layout"]["meta"]["how"]
+    assert spec["layout"]["xaxis3"]["title"]["text"] == "key time"
+    assert spec["layout"]["meta"]["how"].startswith("sample 0 of 32") and spec["layout"]["meta"]["samples"] == 32
