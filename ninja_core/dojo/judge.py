@@ -324,7 +324,9 @@ def figure_for(run: Run, node: str, value: Any, lang: Lang = "en") -> dict[str, 
     reference = run.autograd[node]
     yours = value.detach().to(reference.dtype) if isinstance(value, torch.Tensor) else None
     try:
-        return node_figure(node, run.values[node], yours, reference, manual_label="yours", lang=lang)
+        value = run.values[node]  # the network's axis names: an attention tensor is drawn as a grid of heads
+        return node_figure(node, value, yours, reference, manual_label="yours", lang=lang,
+                           axes=run.net.axes(node, value.dim()))
     except Exception:  # as above: no figure rather than no verdict
         log.exception("figure failed for d%s", node)
         return None

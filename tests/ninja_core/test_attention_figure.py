@@ -118,3 +118,16 @@ def test_german_labels(gpt: Run) -> None:
     assert "Kopf 0" in texts and any("kausale Maske" in t for t in texts)
     assert any("maskiert" in t.get("hovertemplate", "") for t in spec["data"])
     assert "Beispiel 0 von 32" in spec["data"][0]["name"]
+
+
+def test_the_dojos_figure_of_an_attention_gradient_is_the_same_head_grid(gpt: Run) -> None:
+    """The dojo's "yours" figure draws a learner's datt like the page draws autograd's: sample 0's heads."""
+    from ninja_core.dojo.judge import figure_for
+
+    yours = gpt.autograd["att_0"].clone()
+    yours[0, 1] *= 2  # head 1 of sample 0 twice too large
+    spec = figure_for(gpt, "att_0", yours)
+    assert spec is not None
+    titles = [a["text"] for a in spec["layout"]["annotations"] if a.get("name", "").startswith("head-title")]
+    assert titles[:NH] == [f"head {h}" for h in range(NH)]
+    assert any("masked: key time after query time" in a["text"] for a in spec["layout"]["annotations"])
