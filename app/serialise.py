@@ -14,6 +14,7 @@ from fastapi import Response
 
 from ninja_core.display import Matrix, encode, node_view
 from ninja_core.figures import DiffScale, Lang, node_figure
+from ninja_core.i18n import localize
 from ninja_core.run import NodeResult, Run
 
 Encoding = Literal["b64", "list"]
@@ -100,7 +101,7 @@ def node_detail(run_id: str, run: Run, name: str, requested_as: str | None, max_
         "shape": list(value.shape),
         "display_shape": list(view.value.data.shape),
         "downsampled": view.value.downsampled,
-        "how": view.value.how,
+        "how": localize(view.value.how, lang),
         "block": list(view.value.block),
         "encoding": encoding,
         "sample": heads.sample if heads else None,

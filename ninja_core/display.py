@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from .config import ConfigError
-from .i18n import tr
+from .i18n import Text, german, has_german, tr
 
 DEFAULT_MAX_CELLS = 16_384
 # The axis words a network gives (`Network.axes`) that make a rank-4 tensor one (T × T or T × hs)
@@ -22,6 +22,42 @@ DEFAULT_MAX_CELLS = 16_384
 # sets (llm.c's attention_forward: preatt = -inf, att = 0 for t2 > t).
 PER_HEAD = ("batch", "head")
 CAUSAL = ("query time", "key time")
+
+
+german({
+    "a scalar, shown as 1 × 1": "ein Skalar, gezeigt als 1 × 1",
+    "shape ({n},) shown as one row": "Form ({n},) gezeigt als eine Zeile",
+    "index": "Index",
+    "shape {shape} shown as a grid of {a} × {b} blocks of {c} × {d}: row = {r0}·{c} + {r2}, column = {c1}·{d} + {c3}":
+        "Form {shape} gezeigt als Raster aus {a} × {b} Blöcken zu {c} × {d}: Zeile = {r0}·{c} + {r2}, "
+        "Spalte = {c1}·{d} + {c3}",
+    "shape {shape} shown as {rows} × {rest}: row = {row}, column = {cols}":
+        "Form {shape} gezeigt als {rows} × {rest}: Zeile = {row}, Spalte = {cols}",
+    "({names}) flattened": "({names}) flachgelegt",
+    "sample {sample} of {n} ({axis} index): its {nh} {heads}, each {r} × {c} ({row} × {col})":
+        "Beispiel {sample} von {n} ({axis}-Index): seine {nh} {heads}, je {r} × {c} ({row} × {col})",
+    "{how}; {reduced}": "{how}; {reduced}",
+    "reduced to {r} × {c}: each cell is the maximum of a {br} × {bc} block":
+        "verkleinert auf {r} × {c}: jede Zelle ist das Maximum eines {br} × {bc}-Blocks",
+    "reduced to {r} × {c}: each cell is the mean of a {br} × {bc} block":
+        "verkleinert auf {r} × {c}: jede Zelle ist der Mittelwert eines {br} × {bc}-Blocks",
+    "reduced from {rows} × {cols} to {r} × {c}: each cell is the maximum of a {br} × {bc} block":
+        "verkleinert von {rows} × {cols} auf {r} × {c}: jede Zelle ist das Maximum eines {br} × {bc}-Blocks",
+    "reduced from {rows} × {cols} to {r} × {c}: each cell is the mean of a {br} × {bc} block":
+        "verkleinert von {rows} × {cols} auf {r} × {c}: jede Zelle ist der Mittelwert eines {br} × {bc}-Blocks",
+})
+# The words networks use for their axes (`Network.axes`), so that German figures name them in German.
+german({
+    "batch": "Batch", "time": "Zeit", "channel": "Kanal", "head": "Kopf", "heads": "Köpfe",
+    "query time": "Query-Zeit", "key time": "Key-Zeit", "head channel": "Kopfkanal", "token": "Token",
+    "output channel": "Ausgabekanal", "input channel": "Eingabekanal", "vocabulary": "Vokabular",
+    "position (batch·time)": "Position (Batch·Zeit)",
+})
+
+
+def axis_word(name: str) -> str:
+    """An axis name as translatable text where German for it is registered (else as it is: i0, i1, …)."""
+    return tr(name) if has_german(name) else name
 
 
 def per_sample_heads(axes: tuple[str, ...]) -> bool:
@@ -75,24 +111,34 @@ def to_2d(t: torch.Tensor, axes: tuple[str, ...] = ()) -> tuple[torch.Tensor, st
     column of blocks per i1 (head), so every block is one c × d matrix as it is (query × key).
     `axes` names the dimensions (`Network.axes`) for the titles; without it they are i0, i1, ..."""
     shape = tuple(t.shape)
-    names = axes if len(axes) == t.dim() else tuple(f"i{k}" for k in range(t.dim()))
+    names = tuple(axis_word(n) for n in axes) if len(axes) == t.dim() else tuple(f"i{k}" for k in range(t.dim()))
     if t.dim() == 0:
-        return t.reshape(1, 1), "a scalar, shown as 1 × 1", "", ""
+        return t.reshape(1, 1), tr("a scalar, shown as 1 × 1"), "", ""
     if t.dim() == 1:
-        return t.reshape(1, -1), f"shape ({shape[0]},) shown as one row", "", names[0] if axes else "index"
+        return t.reshape(1, -1), tr("shape ({n},) shown as one row", n=shape[0]), "", names[0] if axes else tr("index")
     if t.dim() == 2:
         return t, "", names[0] if axes else "row", names[1] if axes else "column"
     if t.dim() == 4:
         a, b, c, d = shape
-        how = (f"shape {shape} shown as a grid of {a} × {b} blocks of {c} × {d}: row = {names[0]}·{c} + {names[2]}, "
-               f"column = {names[1]}·{d} + {names[3]}")
+        how = tr("shape {shape} shown as a grid of {a} × {b} blocks of {c} × {d}: row = {r0}·{c} + {r2}, "
+                 "column = {c1}·{d} + {c3}", shape=shape, a=a, b=b, c=c, d=d, r0=names[0], r2=names[2],
+                 c1=names[1], c3=names[3])
         grid = t.permute(0, 2, 1, 3).reshape(a * c, b * d)
-        return grid, how, f"({names[0]}, {names[2]})", f"({names[1]}, {names[3]})"
+        return grid, how, _seq("(", names[0], ", ", names[2], ")"), _seq("(", names[1], ", ", names[3], ")")
     rows, rest = shape[0], math.prod(shape[1:])
-    terms = [f"{names[k]}·{math.prod(shape[k + 1:])}" for k in range(1, len(shape) - 1)] + [names[-1]]
-    how = f"shape {shape} shown as {rows} × {rest}: row = {names[0]}, column = {' + '.join(terms)}"
-    col_title = "(" + ", ".join(names[1:]) + ") flattened"
+    # "time·10 + channel": each axis word stays translatable, the numbers and signs are a formula
+    cols = _seq(*[part for k in range(1, len(shape) - 1) for part in (names[k], f"·{math.prod(shape[k + 1:])} + ")],
+                names[-1])
+    how = tr("shape {shape} shown as {rows} × {rest}: row = {row}, column = {cols}",
+             shape=shape, rows=rows, rest=rest, row=names[0], cols=cols)
+    col_title = tr("({names}) flattened", names=_seq(*[p for k, n in enumerate(names[1:]) for p in ((", ", n) if k else (n,))]))
     return t.reshape(rows, rest), how, names[0], col_title
+
+
+def _seq(*parts: str) -> Text:
+    """Parts side by side as one Text: each translatable axis word among them is rendered in the reader's
+    language, the rest (numbers, signs, brackets) as it is."""
+    return Text("".join(f"{{p{k}}}" for k in range(len(parts))), {f"p{k}": p for k, p in enumerate(parts)})
 
 
 def _block_sizes(rows: int, cols: int, max_cells: int) -> tuple[int, int]:
@@ -169,13 +215,19 @@ def head_grid(t: torch.Tensor, sample: int, axes: tuple[str, ...], max_cells: in
         data[r0:r0 + rc, c0:c0 + cc] = d
         cell_masked[r0:r0 + rc, c0:c0 + cc] = mk
         origins.append((r0, c0))
-    how = (f"sample {sample} of {B} ({axes[0]} index): its {nh} {axes[1]}s, each {R} × {C} "
-           f"({axes[2]} × {axes[3]})")
+    words = [axis_word(a) for a in axes]
+    how: str = tr("sample {sample} of {n} ({axis} index): its {nh} {heads}, each {r} × {c} ({row} × {col})",
+                  sample=sample, n=B, axis=words[0], nh=nh, heads=axis_word(axes[1] + "s"), r=R, c=C,
+                  row=words[2], col=words[3])
     if block != (1, 1):
-        how += (f"; reduced to {rc} × {cc}: each cell is the {'maximum' if mode == 'max' else 'mean'} of a "
-                f"{block[0]} × {block[1]} block")
+        reduced = (tr("reduced to {r} × {c}: each cell is the maximum of a {br} × {bc} block", r=rc, c=cc,
+                      br=block[0], bc=block[1]) if mode == "max" else
+                   tr("reduced to {r} × {c}: each cell is the mean of a {br} × {bc} block", r=rc, c=cc,
+                      br=block[0], bc=block[1]))
+        how = tr("{how}; {reduced}", how=how, reduced=reduced)
     heads = Heads(sample, B, axes, tuple(origins), (rc, cc), block)
-    return Matrix(data, tuple(t.shape), (data.shape[0], data.shape[1]), block, how, axes[2], axes[3], cell_masked, heads)
+    return Matrix(data, tuple(t.shape), (data.shape[0], data.shape[1]), block, how, words[2], words[3], cell_masked,
+                  heads)
 
 
 def matrix(t: torch.Tensor, max_cells: int = DEFAULT_MAX_CELLS, mode: str = "mean", axes: tuple[str, ...] = (),
@@ -190,9 +242,12 @@ def matrix(t: torch.Tensor, max_cells: int = DEFAULT_MAX_CELLS, mode: str = "mea
     block = _block_sizes(rows, cols, max(1, max_cells))
     data = reduce_blocks(m, block, mode)
     if block != (1, 1):
-        reduced = (f"reduced from {rows} × {cols} to {data.shape[0]} × {data.shape[1]}: each cell is the "
-                   f"{'maximum' if mode == 'max' else 'mean'} of a {block[0]} × {block[1]} block")
-        how = f"{how}; {reduced}" if how else reduced
+        size = {"rows": rows, "cols": cols, "r": data.shape[0], "c": data.shape[1], "br": block[0], "bc": block[1]}
+        reduced = (tr("reduced from {rows} × {cols} to {r} × {c}: each cell is the maximum of a {br} × {bc} block",
+                      **size) if mode == "max" else
+                   tr("reduced from {rows} × {cols} to {r} × {c}: each cell is the mean of a {br} × {bc} block",
+                      **size))
+        how = tr("{how}; {reduced}", how=how, reduced=reduced) if how else reduced
     return Matrix(data.contiguous(), tuple(t.shape), (rows, cols), block, how, row_title, col_title)
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import torch
 
-from .display import DEFAULT_MAX_CELLS, Matrix, NodeView, encode, node_view
+from .display import DEFAULT_MAX_CELLS, Matrix, NodeView, axis_word, encode, node_view
 from .i18n import Lang, german, localize, tr
 
 DiffScale = Literal["linear", "log"]
@@ -109,11 +109,12 @@ def _head_labels(m: Matrix, lang: Lang) -> list[list[str | None]] | None:
         return None
     labels: list[list[str | None]] = [[None] * m.data.shape[1] for _ in range(m.data.shape[0])]
     (rc, cc), (sr, sc) = h.size, h.step
+    row, col = localize(axis_word(h.names[2]), lang), localize(axis_word(h.names[3]), lang)
     for head, (r0, c0) in enumerate(h.origins):
         name = localize(tr("head {h}", h=head), lang)
         for i in range(rc):
             for j in range(cc):
-                labels[r0 + i][c0 + j] = f"{name} · {h.names[2]} {i * sr} · {h.names[3]} {j * sc}"
+                labels[r0 + i][c0 + j] = f"{name} · {row} {i * sr} · {col} {j * sc}"
     return labels
 
 
@@ -211,8 +212,8 @@ def _colorbar(x: tuple[float, float], y: tuple[float, float]) -> dict[str, Any]:
 
 
 def _axis_titles(value_m: Matrix, lang: Lang) -> tuple[str, str]:
-    row = localize(tr("row"), lang) if value_m.row_title == "row" else value_m.row_title
-    col = localize(tr("column"), lang) if value_m.col_title == "column" else value_m.col_title
+    row = localize(tr("row"), lang) if value_m.row_title == "row" else localize(value_m.row_title, lang)
+    col = localize(tr("column"), lang) if value_m.col_title == "column" else localize(value_m.col_title, lang)
     return row, col
 
 
@@ -346,7 +347,7 @@ def node_figure(name: str, value: torch.Tensor, manual: torch.Tensor | None, ref
         # a head grid's gaps between heads are background: none, so only the masked grey reads as grey
         "plot_bgcolor": "rgba(0,0,0,0)" if heads else "#eeeeee",
         "annotations": [],
-        "meta": {"node": name, "shape": list(value.shape), "how": value_m.how, "diff_scale": diff_scale,
+        "meta": {"node": name, "shape": list(value.shape), "how": localize(value_m.how, lang), "diff_scale": diff_scale,
                  "sample": heads.sample if heads else None, "samples": heads.n_samples if heads else None,
                  "arrangements": {"column": {"layout": column_axes,
                                              "traces": [column_bars[k - 1] for k in panel_of]}}},
@@ -387,11 +388,12 @@ def node_figure(name: str, value: torch.Tensor, manual: torch.Tensor | None, ref
         })
     if value_m.how:
         # two short lines rather than one long one: a phone's figure is ~370 px wide
-        head, sep, rest = value_m.how.partition(": ")
-        text = f"{head}:<br>{rest}" if sep else value_m.how
+        how = localize(value_m.how, lang)
+        head, sep, rest = how.partition(": ")
+        text = f"{head}:<br>{rest}" if sep else how
         if any_masked and heads is not None:
-            legend = localize(tr("masked: {col} after {row} (the causal mask)", row=heads.names[2],
-                                 col=heads.names[3]), lang)
+            legend = localize(tr("masked: {col} after {row} (the causal mask)", row=axis_word(heads.names[2]),
+                                 col=axis_word(heads.names[3])), lang)
             text += f"<br><span style='color:{MASKED}'>■</span> {legend}"
             layout["margin"]["b"] = 78
         layout["annotations"].append({

@@ -131,3 +131,18 @@ def test_the_dojos_figure_of_an_attention_gradient_is_the_same_head_grid(gpt: Ru
     titles = [a["text"] for a in spec["layout"]["annotations"] if a.get("name", "").startswith("head-title")]
     assert titles[:NH] == [f"head {h}" for h in range(NH)]
     assert any("masked: key time after query time" in a["text"] for a in spec["layout"]["annotations"])
+
+
+def test_german_figures_say_how_they_were_drawn_in_german(gpt: Run, dataset: Dataset) -> None:
+    """The display note ("shape … shown as …") and axis words are German on a German page; English stays."""
+    att = _figure(gpt, "att_0", lang="de")
+    assert att["layout"]["meta"]["how"].startswith("Beispiel 0 von 32 (Batch-Index): seine 4 Köpfe")
+    assert "Query-Zeit" in str(att["layout"]) and "query time" not in str(att["layout"])
+    mlp = check(Config(), dataset)
+    value, manual, reference = mlp.tensors("emb")
+    axes = mlp.net.axes("emb", value.dim())
+    de = node_figure("emb", value, manual, reference, axes=axes, lang="de")
+    en = node_figure("emb", value, manual, reference, axes=axes, lang="en")
+    assert de["layout"]["meta"]["how"] == "Form (32, 3, 10) gezeigt als 32 × 30: Zeile = Batch, Spalte = Zeit·10 + Kanal"
+    assert en["layout"]["meta"]["how"] == "shape (32, 3, 10) shown as 32 × 30: row = batch, column = time·10 + channel"
+    assert de["layout"]["xaxis3"]["title"]["text"] == "(Zeit, Kanal) flachgelegt"
