@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
+from ninja_core.config import SIZE_FIELDS
 from ninja_core.nets import NETS
+from ninja_core.train import TrainConfig
 
 from ..schemas import NetInfo
 from ..serialise import ORJSON
+from .train import default_steps
 
 router = APIRouter(prefix="/api/nets", tags=["nets"])
 
 
 @router.get("", response_model=list[NetInfo], summary="The networks, each with its sizes, defaults and ranges")
 async def list_nets() -> ORJSON:
-    return ORJSON([net.describe() for net in NETS.values()])
+    return ORJSON([{**net.describe(), "train": train_info(name)} for name, net in NETS.items()])
+
+
+def train_info(net: str) -> dict[str, Any]:
+    """The training stream's defaults for `net`: its recipe, resolved by the engine's TrainConfig."""
+    cfg = TrainConfig(net=net)
+    return {"steps": default_steps(net), "recipe_steps": cfg.steps,
+            "sizes": {name: value for name in SIZE_FIELDS if (value := getattr(cfg, name))},
+            **{k: getattr(cfg, k) for k in ("optimizer", "lr", "lr_decay_at", "lr_decayed", "weight_decay")}}

@@ -201,7 +201,7 @@ export class TrainView {
     if (name === "start") {
       this.config = data.config;
       if (data.stream_id) this.streamId = data.stream_id;
-      this.charts.reset(data.config, this.t);
+      this.charts.reset(data.config, this.t, { params: data.params, tanh: data.tanh });
       if (this.status === "starting") this.setStatus("running");
     } else if (name === "progress") {
       this.progress = data;
@@ -226,7 +226,7 @@ export class TrainView {
     start.disabled = this.running;
     stop.disabled = !this.running;
     stop.textContent = t(this.status === "stopping" ? "train_stop_now" : "train_stop");
-    for (const input of this.parts.form.querySelectorAll("input")) input.disabled = this.running;
+    for (const input of this.parts.form.querySelectorAll("input, select")) input.disabled = this.running;
     pill.textContent = t(`train_state_${this.status}`);
     pill.className = `train-pill pill-${this.status}`;
     this.drawProgress();
