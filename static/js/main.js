@@ -129,6 +129,7 @@ const trainForm = new trainform.TrainForm(app, {
 grad.form.onNets = (list) => {
   trainForm.setNets(list);
   trainForm.draw(headerNet());
+  trainView.refreshIdle();
 };
 
 function showTrainForm() {
@@ -155,6 +156,7 @@ const trainView = new train.TrainView({
   charts: { loss: $("chart-loss"), audit: $("chart-audit"), ratio: $("chart-ratio"), saturation: $("chart-saturation") },
 }, {
   readForm: readTrainForm,
+  defaultSteps: () => dom.trainForm.elements.t_steps.placeholder,
   plotly: () => {
     openPlotlyGate();
     return plotlyReady;
@@ -256,6 +258,7 @@ dom.trainNet.addEventListener("change", () => {
   const net = dom.trainNet.value;
   grad.switchNet(net);
   trainForm.draw(net);
+  trainView.refreshIdle();
 });
 
 dom.trainForm.addEventListener("input", (event) => {
