@@ -183,6 +183,8 @@ def install(app: FastAPI) -> None:
     async def validation(request: Request, exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
         body = getattr(exc, "body", None)  # a JSON body that failed validation: its net and its language
+        if body is None:  # a query (the training stream's): its net gives a size its range
+            body = dict(request.query_params)
         described = [describe(e, request.url.path, body) for e in errors]
         content_type = request.headers.get("content-type", "")
         if errors and errors[0].get("type") == "model_attributes_type" and "json" not in content_type:

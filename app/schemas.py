@@ -208,10 +208,25 @@ class SizeInfo(BaseModel):
     help: str
 
 
+class TrainInfo(BaseModel):
+    """How GET /api/train/stream trains this network when the query names only the network."""
+
+    steps: int = Field(description="the stream's default length (the recipe's, at most 20000)", examples=[20000])
+    recipe_steps: int = Field(description="the full recipe's length (the lecture's 200000 for the MLP and WaveNet)")
+    sizes: dict[str, int] = Field(description="the sizes it trains (the MLP: n_hidden 200, not the check's 64)",
+                                  examples=[{"batch_size": 32, "n_embd": 10, "n_hidden": 200, "block_size": 3}])
+    optimizer: Literal["sgd", "adamw"]
+    lr: float = Field(description="learning rate until lr_decay_at")
+    lr_decay_at: float = Field(description="fraction of the steps after which lr_decayed applies")
+    lr_decayed: float
+    weight_decay: float = Field(description="AdamW's decoupled weight decay on the matrices (0 for SGD)")
+
+
 class NetInfo(BaseModel):
     name: str = Field(examples=["wavenet"])
     title: str = Field(examples=["WaveNet (makemore part 5)"])
     sizes: list[SizeInfo] = Field(description="the config fields this network has (batch_size first)")
+    train: TrainInfo = Field(description="the training stream's defaults for this network")
 
 
 class Health(BaseModel):

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ninja_core.config import Config
+from ninja_core.config import SIZE_FIELDS, Config
 from ninja_core.data import Dataset
 from ninja_core.train import TrainConfig
 
@@ -54,9 +54,10 @@ def warm_up() -> None:
 
 def train_config_for(cfg: Config, steps: int) -> TrainConfig:
     """The training behind a run config's trained weights, as `ninja_core.train.trained_params`
-    does it (the lecture's recipe scaled to `steps`); the stream trains with the same, plus events."""
-    return TrainConfig(seed=cfg.seed, n_embd=cfg.n_embd, n_hidden=cfg.n_hidden, block_size=cfg.block_size,
-                       batch_size=cfg.batch_size, steps=steps)
+    does it: the config's network, seed and sizes, the network's recipe scaled to `steps` (the MLP:
+    SGD, lr 0.1 then 0.01 from half-way; the GPT: AdamW); the stream trains with the same, plus events."""
+    sizes = {name: getattr(cfg, name) for name in SIZE_FIELDS}  # 0 for a size the network does not have
+    return TrainConfig(net=cfg.net, seed=cfg.seed, steps=steps, **sizes)
 
 
 def prefix_params(cfg: Config, schedule: int, data_path: str | Path | Dataset) -> dict[str, torch.Tensor]:

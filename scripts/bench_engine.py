@@ -45,7 +45,8 @@ def median_ms(cfg: Config, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own; the server uses 1)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1, as the server: a second thread only waits here; 0: torch's own)")
     parser.add_argument("--only", default="", help="only the cases whose label contains this text (e.g. gpt)")
     args = parser.parse_args()
     if args.threads:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
+from ninja_core.config import SIZE_FIELDS
 from ninja_core.nets import NETS
+from ninja_core.train import TrainConfig
 
 from ..schemas import NetInfo
 from ..serialise import ORJSON
+from .train import default_steps
 
 router = APIRouter(prefix="/api/nets", tags=["nets"])
 
@@ -18,4 +21,12 @@ router = APIRouter(prefix="/api/nets", tags=["nets"])
 async def list_nets(
     lang: Annotated[Literal["en", "de"], Query(description="language of the titles and the sizes' help")] = "en",
 ) -> ORJSON:
-    return ORJSON([net.describe(lang) for net in NETS.values()])
+    return ORJSON([{**net.describe(lang), "train": train_info(name)} for name, net in NETS.items()])
+
+
+def train_info(net: str) -> dict[str, Any]:
+    """The training stream's defaults for `net`: its recipe, resolved by the engine's TrainConfig."""
+    cfg = TrainConfig(net=net)
+    return {"steps": default_steps(net), "recipe_steps": cfg.steps,
+            "sizes": {name: value for name in SIZE_FIELDS if (value := getattr(cfg, name))},
+            **{k: getattr(cfg, k) for k in ("optimizer", "lr", "lr_decay_at", "lr_decayed", "weight_decay")}}

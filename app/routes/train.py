@@ -19,16 +19,16 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ninja_core.config import LIMITS, Config
+from ninja_core.config import LIMITS, SIZE_FIELDS, Config
 from ninja_core.i18n import german, tr
-from ninja_core.nets import ConfigError, get_net
+from ninja_core.nets import NETS, ConfigError, get_net
 from ninja_core.train import TrainConfig
 
 from ..budget import Budget
@@ -36,8 +36,9 @@ from ..deps import ClientDep, RegistryDep, SettingsDep
 from ..errors import NotFound, error_response, register_fields
 from ..registry import CHECK_ONLY, RunRegistry
 from ..schemas import ErrorBody
+from ..schemas import _size as size_field
 from ..serialise import ORJSON
-from ..trainer import TrainingProcess, train_config_for
+from ..trainer import TrainingProcess
 
 router = APIRouter(prefix="/api/train", tags=["train"])
 log = logging.getLogger("app")
@@ -47,27 +48,37 @@ STREAM_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 _END = object()
 
 
-def _bounded(name: str, default: int, description: str) -> Any:
-    size = get_net("mlp").size(name)  # the training stream trains the MLP (for now)
-    lo, hi = (size.lo, size.hi) if size is not None else LIMITS[name]
-    return Field(default, ge=lo, le=hi, description=f"{description} ({lo}..{hi})")
+def default_steps(net: str) -> int:
+    """The stream's length when the client names none: the network's recipe, at most 20 000 steps
+    (the MLP's and the WaveNet's tenth of the lecture's 200 000, ~5-15 s here; the GPT's whole
+    recipe of 5 000 AdamW steps, ~11 s)."""
+    return min(get_net(net).recipe.steps, 20_000)
 
 
 class TrainQuery(BaseModel):
-    """Query of GET /api/train/stream; the network and schedule are the lecture's unless changed."""
+    """Query of GET /api/train/stream: the network (its sizes and training recipe are its own unless
+    changed) and the length of the run."""
 
     model_config = ConfigDict(extra="forbid")
 
-    steps: int = Field(20_000, ge=1, le=200_000, description="SGD steps (1..200000); lr 0.1, then 0.01 from half-way")
-    n_hidden: int = _bounded("n_hidden", 200, "hidden units")
-    batch_size: int = _bounded("batch_size", 32, "minibatch size")
-    n_embd: int = _bounded("n_embd", 10, "embedding dimensions")
-    block_size: int = _bounded("block_size", 3, "context length")
-    seed: int = _bounded("seed", 2147483647, "seed of the generator for parameters and minibatches")
+    net: Literal[tuple(NETS)] = Field("mlp", description="the network: " + ", ".join(  # type: ignore[valid-type]
+        f"{name} ({net.title})" for name, net in NETS.items()))
+    steps: Annotated[int | None, Field(ge=1, le=200_000, description=(
+        "optimizer steps (1..200000; default: the network's recipe, at most 20000); the recipe's learning-rate "
+        "schedule is scaled to them"))] = None
+    batch_size: Annotated[int | None, size_field("batch_size", "minibatch size")] = None
+    n_embd: Annotated[int | None, size_field("n_embd", "embedding dimensions")] = None
+    n_hidden: Annotated[int | None, size_field("n_hidden", "hidden units")] = None
+    block_size: Annotated[int | None, size_field("block_size", "context length")] = None
+    n_head: Annotated[int | None, size_field("n_head", "attention heads")] = None
+    n_layer: Annotated[int | None, size_field("n_layer", "transformer blocks")] = None
+    seed: int = Field(2147483647, ge=LIMITS["seed"][0], le=LIMITS["seed"][1], description=(
+        f"seed of the generator for parameters and minibatches ({LIMITS['seed'][0]}..{LIMITS['seed'][1]})"))
     audit_every: int = Field(0, ge=0, le=200_000, description="every K steps, compare with autograd (0 = off)")
     stream_id: str | None = Field(None, pattern=STREAM_ID_PATTERN, description=(
         "a name for this stream (8-64 letters, digits, - or _), chosen by the client so that POST /api/train/stop "
         "can name it and a proxy can route both to the same server; default: the server picks one (start event)"))
+    lang: Literal["en", "de"] = Field("en", description="language of the error messages")
 
 
 register_fields(r"^/api/train", tuple(TrainQuery.model_fields), {"steps": (1, 200_000), "audit_every": (0, 200_000)})
@@ -125,20 +136,21 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-def run_config_of(q: TrainQuery) -> Config:
-    """The run config whose trained weights this stream computes (train_steps = the steps asked)."""
-    return Config(seed=q.seed, batch_size=q.batch_size, n_embd=q.n_embd, n_hidden=q.n_hidden, block_size=q.block_size,
-                  train_steps=q.steps)
-
-
-def train_config(q: TrainQuery) -> TrainConfig:
+def train_config(q: TrainQuery, steps: int) -> TrainConfig:
+    """The training of the query: its network with the sizes asked (the rest its recipe's), the recipe
+    scaled to `steps`, plus the stream's events. Raises ConfigError naming the network's rule and range."""
     # ~500 progress events whatever the length (the page redraws at most a few times a second),
     # ~100 points of update ratios and saturation
-    progress_every = max(50, q.steps // 500)
-    stats_every = max(progress_every, q.steps // 100)
-    base = train_config_for(run_config_of(q), q.steps)
-    return TrainConfig(**{**base.to_dict(), "audit_every": q.audit_every, "stats_every": stats_every,
-                          "progress_every": progress_every})
+    progress_every = max(1, min(50, steps // 10), steps // 500)
+    stats_every = max(progress_every, steps // 100)
+    sizes = {name: value for name in SIZE_FIELDS if (value := getattr(q, name)) is not None}
+    return TrainConfig(net=q.net, seed=q.seed, steps=steps, audit_every=q.audit_every, stats_every=stats_every,
+                       progress_every=progress_every, **sizes)
+
+
+def run_config_of(cfg: TrainConfig) -> Config:
+    """The run config whose trained weights this stream computes (train_steps = the steps asked)."""
+    return cfg.model_config().replace(train_steps=cfg.steps)
 
 
 def keep_weights(registry: RunRegistry, run_cfg: Config, steps_done: int, params: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +172,7 @@ def keep_weights(registry: RunRegistry, run_cfg: Config, steps_done: int, params
 @router.get("/stream", summary="Train with the manual backward pass; events stream as they happen",
             response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description":
-                             "events: start {stream_id, config}, progress {step, loss, lr, steps_per_s}, "
+                             "events: start {stream_id, config, params, tanh}, progress {step, loss, lr, steps_per_s}, "
                              "audit {step, max_rel_diff}, stats {step, update_ratio, saturation}, done {train_loss, "
                              "val_loss, test_loss, seconds, steps, stopped, samples, run_config}, error {message}"},
                        409: {"model": ErrorBody, "description": "a stream with this stream_id is running"},
@@ -170,13 +182,18 @@ def keep_weights(registry: RunRegistry, run_cfg: Config, steps_done: int, params
                                                                 "(see Retry-After)"}})
 async def train_stream(request: Request, query: Annotated[TrainQuery, Query()], registry: RegistryDep,
                        settings: SettingsDep, client: ClientDep) -> Any:
-    if "steps" not in query.model_fields_set:  # the default, within what this server allows
-        query = query.model_copy(update={"steps": min(query.steps, settings.max_train_stream_steps)})
-    if query.steps > settings.max_train_stream_steps:
+    request.state.lang = query.lang
+    steps = query.steps
+    if steps is None:  # the network's default, within what this server allows
+        steps = min(default_steps(query.net), settings.max_train_stream_steps)
+    if steps > settings.max_train_stream_steps:
         raise ConfigError("steps", tr("this server trains at most {n} steps per stream, got {got}",
-                                      n=settings.max_train_stream_steps, got=query.steps))
-    cfg = train_config(query)
-    run_cfg = run_config_of(query)
+                                      n=settings.max_train_stream_steps, got=steps))
+    cfg = train_config(query, steps)
+    run_cfg = run_config_of(cfg)
+    net = get_net(cfg.net)
+    params = list(net.tape(run_cfg).params)  # what the audit and the update ratios name, in draw order
+    tanh = list(net.tanh_nodes(run_cfg))  # what the saturation is measured on (none: no chart of it)
     stream_id = query.stream_id or secrets.token_urlsafe(12)
     flags: StreamFlags = request.app.state.stream_flags
     if not flags.start(stream_id):
@@ -184,7 +201,7 @@ async def train_stream(request: Request, query: Annotated[TrainQuery, Query()], 
                                                   "stream_id", id=stream_id), field="stream_id")
     budget: Budget = request.app.state.budget
     try:
-        ticket = budget.admit(client, "stream", seconds=query.steps / registry.steps_per_s, retry_after=10)
+        ticket = budget.admit(client, "stream", seconds=steps / registry.steps_per_s, retry_after=10)
     except BaseException:
         flags.end(stream_id)
         raise
@@ -228,7 +245,8 @@ async def train_stream(request: Request, query: Annotated[TrainQuery, Query()], 
 
     async def body() -> AsyncIterator[bytes]:
         try:
-            yield sse("start", {"stream_id": stream_id, "config": {k: v for k, v in cfg.to_dict().items() if k != "data"}})
+            yield sse("start", {"stream_id": stream_id, "config": {k: v for k, v in cfg.to_dict().items() if k != "data"},
+                                "params": params, "tanh": tanh})
             while True:
                 try:
                     event = await asyncio.wait_for(events.get(), timeout=KEEPALIVE_S)

@@ -4,15 +4,16 @@
 //               runs the fast fused backward, whose float32 rounding differs from autograd's by ~1e-7:
 //               a guide line and a caption say so, and the axis spans several decades so it has ticks.
 //   ratio       update-to-data ratio per parameter (already log10 from the server), ideal near -3
-//   saturation  the fraction of tanh units with |h| > 0.97
+//   saturation  the fraction of tanh units with |h| > 0.97 (a network without tanh says so instead)
+// The parameters are the network's, as the stream's start event names them.
 // Events are buffered and drawn with Plotly.extendTraces at most five times a second: a redraw costs
 // far more than an event, and nobody reads a curve faster than that.
 
 const v = new URL(import.meta.url).search;
 const { el, add } = await import(`./dom.js${v}`);
 
-export const PARAMS = ["C", "W1", "b1", "W2", "b2", "bngain", "bnbias"];
-const COLORS = ["#3457d5", "#d9822b", "#8e5cc9", "#18864b", "#c8322f", "#0f9ab3", "#7a8293"];
+const COLORS = ["#3457d5", "#d9822b", "#8e5cc9", "#18864b", "#c8322f", "#0f9ab3", "#7a8293", "#b8860b", "#d6478f", "#5a6fd8"];
+const LEGEND_MAX = 8;  // more parameters than this (WaveNet 12, GPT ~30): no legend, the hover names them
 const MIN_INTERVAL_MS = 200;
 const FONT = { family: 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Liberation Sans", Arial, sans-serif', size: 11, color: "#3b4456" };
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"] };
@@ -69,6 +70,8 @@ const paramLegend = { orientation: "h", x: 0, y: 1, yanchor: "bottom", font: { s
 export class TrainCharts {
   constructor(divs, Plotly) {
     this.divs = divs;  // {loss, audit, ratio, saturation}
+    this.params = [];  // the network's parameters, one trace each on the audit and ratio charts
+    this.noTanh = false;
     this.Plotly = Plotly;
     // a caption under the audit chart (the last child of its card): why its differences are not zero
     // beside "26/26 bit-exact"
@@ -84,16 +87,19 @@ export class TrainCharts {
   emptyBuffer() {
     return {
       loss: { x: [], y: [], customdata: [] },
-      audit: PARAMS.map(() => ({ x: [], y: [] })),
-      ratio: PARAMS.map(() => ({ x: [], y: [] })),
+      audit: this.params.map(() => ({ x: [], y: [] })),
+      ratio: this.params.map(() => ({ x: [], y: [] })),
       saturation: { x: [], y: [] },
     };
   }
 
-  // Empty charts for a run of `config` (the stream's start event, or the form before any run).
-  reset(config, t) {
+  // Empty charts for a run of `config` (the stream's start event, or the form before any run);
+  // `params`: the network's parameters, `tanh`: its tanh nodes (null: not known yet).
+  reset(config, t, { params = [], tanh = null } = {}) {
     clearTimeout(this.timer);
     this.timer = null;
+    this.params = params;
+    this.noTanh = Array.isArray(tanh) && tanh.length === 0;
     this.buffer = this.emptyBuffer();
     this.config = config;
     this.t = t;
@@ -103,29 +109,32 @@ export class TrainCharts {
     const auditOff = config.audit_every === 0 || config.audit_every === "0";
     const P = this.Plotly;
     const steps = Number(config.steps) || 1;
-    const decayAt = config.lr_decay_at ? steps * config.lr_decay_at : null;
+    // the step the rate drops at (none when the recipe keeps one rate: the GPT's AdamW)
+    const decays = config.lr_decay_at > 0 && config.lr_decay_at < 1 && config.lr_decayed !== config.lr;
+    const decayAt = decays ? steps * config.lr_decay_at : null;
     const decay = decayAt ? {
       shapes: [{ type: "line", xref: "x", yref: "paper", x0: decayAt, x1: decayAt, y0: 0, y1: 1, line: { color: "#b4bbc8", width: 1, dash: "dot" } }],
       annotations: [{ name: "lr-decay", xref: "x", yref: "paper", x: decayAt, y: 1, yanchor: "top", xanchor: "left", showarrow: false,
         text: ` ${t("chart_lr_decay", { lr: config.lr_decayed })}`, font: { size: 10, color: "#6b7385" } }],
     } : {};
-    const params = (extra) => PARAMS.map((name, i) => ({
-      type: "scatter", mode: "lines", name, x: [], y: [], line: { color: COLORS[i], width: 1.6 }, ...extra,
+    const traces = (extra) => this.params.map((name, i) => ({
+      type: "scatter", mode: "lines", name, x: [], y: [], line: { color: COLORS[i % COLORS.length], width: 1.6 }, ...extra,
     }));
+    const legend = this.params.length <= LEGEND_MAX;
     this.caption.textContent = t("chart_audit_caption");
     this.ready = Promise.all([
       P.react(this.divs.loss, [{
         type: "scatter", mode: "lines", name: "log10 loss", x: [], y: [], customdata: [], line: { color: "#3457d5", width: 1.5 },
         hovertemplate: `${t("chart_loss_hover")}<extra></extra>`,
       }], withEmpty(baseLayout(t, steps, axis(t("chart_log10_loss")), { ...decay }), waiting), CONFIG),
-      P.react(this.divs.audit, params({ mode: "lines+markers", marker: { size: 4 }, hovertemplate: "%{y:.2e}" }),
+      P.react(this.divs.audit, traces({ mode: "lines+markers", marker: { size: 4 }, hovertemplate: "%{y:.2e}" }),
         withEmpty(baseLayout(t, steps, axis(t("chart_rel_diff"), { type: "log", tickformat: ".0e", dtick: 1,
           range: [...AUDIT_SPAN], autorange: false }),
-        { showlegend: true, legend: paramLegend, margin: { l: 52, r: 10, t: 26, b: 34 }, ...auditGuide(t) }),
+        { showlegend: legend, legend: paramLegend, margin: { l: 52, r: 10, t: 26, b: 34 }, ...auditGuide(t) }),
         auditOff ? t("chart_audit_off") : waiting), CONFIG),
-      P.react(this.divs.ratio, params({ hovertemplate: "%{y:.2f}" }),
+      P.react(this.divs.ratio, traces({ hovertemplate: "%{y:.2f}" }),
         withEmpty(baseLayout(t, steps, axis(t("chart_log10_ratio")), {
-          showlegend: true, legend: paramLegend, margin: { l: 52, r: 10, t: 26, b: 34 },
+          showlegend: legend, legend: paramLegend, margin: { l: 52, r: 10, t: 26, b: 34 },
           shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: -3, y1: -3, line: { color: "#1c2333", width: 1.2, dash: "dash" } }],
           annotations: [{ name: "ideal", xref: "paper", x: 1, y: -3, xanchor: "right", yanchor: "bottom", showarrow: false,
             text: t("chart_ideal"), font: { size: 10, color: "#1c2333" } }],
@@ -133,7 +142,8 @@ export class TrainCharts {
       P.react(this.divs.saturation, [{
         type: "scatter", mode: "lines", name: "|h| > 0.97", x: [], y: [], line: { color: "#d9822b", width: 1.6 },
         fill: "tozeroy", fillcolor: "rgba(217, 130, 43, 0.12)", hovertemplate: "%{y:.1%}<extra></extra>",
-      }], withEmpty(baseLayout(t, steps, axis(t("chart_saturated"), { tickformat: ".0%", rangemode: "tozero" })), waiting), CONFIG),
+      }], withEmpty(baseLayout(t, steps, axis(t("chart_saturated"), { tickformat: ".0%", rangemode: "tozero" })),
+        this.noTanh ? t("chart_no_tanh") : waiting), CONFIG),
     ]).then(() => undefined);
     return this.ready;
   }
@@ -147,7 +157,7 @@ export class TrainCharts {
       b.loss.y.push(Math.log10(event.loss));  // display only: the lecture plots log10 of the loss
       b.loss.customdata.push(event.loss);
     } else if (event.kind === "audit") {
-      PARAMS.forEach((name, i) => {
+      this.params.forEach((name, i) => {
         const y = event.max_rel_diff[name] ?? null;
         b.audit[i].x.push(event.step);
         b.audit[i].y.push(y);
@@ -157,12 +167,14 @@ export class TrainCharts {
         }
       });
     } else if (event.kind === "stats") {
-      PARAMS.forEach((name, i) => {
+      this.params.forEach((name, i) => {
         b.ratio[i].x.push(event.step);
         b.ratio[i].y.push(event.update_ratio[name] ?? null);
       });
-      b.saturation.x.push(event.step);
-      b.saturation.y.push(event.saturation);
+      if (!this.noTanh) {
+        b.saturation.x.push(event.step);
+        b.saturation.y.push(event.saturation);
+      }
     } else {
       return;
     }
@@ -188,7 +200,7 @@ export class TrainCharts {
     this.last = performance.now();
     const P = this.Plotly;
     const many = (list) => ({ x: list.map((s) => s.x), y: list.map((s) => s.y) });
-    const idx = PARAMS.map((_, i) => i);
+    const idx = this.params.map((_, i) => i);
     const extend = (chart, update, indices) => {
       const div = this.divs[chart];
       const first = !this.filled[chart];
@@ -198,8 +210,8 @@ export class TrainCharts {
     };
     this.drawing = this.drawing.then(() => this.ready).then(() => Promise.all([
       b.loss.x.length ? extend("loss", { x: [b.loss.x], y: [b.loss.y], customdata: [b.loss.customdata] }, [0]) : null,
-      b.audit[0].x.length ? extend("audit", many(b.audit), idx).then(() => this.fitAudit()) : null,
-      b.ratio[0].x.length ? extend("ratio", many(b.ratio), idx) : null,
+      b.audit[0]?.x.length ? extend("audit", many(b.audit), idx).then(() => this.fitAudit()) : null,
+      b.ratio[0]?.x.length ? extend("ratio", many(b.ratio), idx) : null,
       b.saturation.x.length ? extend("saturation", { x: [b.saturation.x], y: [b.saturation.y] }, [0]) : null,
     ])).then(() => undefined);
     return this.drawing;
@@ -241,7 +253,10 @@ export class TrainCharts {
       if (a.name === "lr-decay") return ` ${t("chart_lr_decay", { lr: cfg.lr_decayed })}`;
       if (a.name === "ideal") return t("chart_ideal");
       if (a.name === "eps") return t("chart_audit_eps");
-      if (a.name === "empty") return chart === "audit" && auditOff ? t("chart_audit_off") : waiting;
+      if (a.name === "empty") {
+        if (chart === "audit" && auditOff) return t("chart_audit_off");
+        return chart === "saturation" && this.noTanh ? t("chart_no_tanh") : waiting;
+      }
       if (a.name?.startsWith("final-")) return `${t(`loss_${a.name.slice(6)}`)} ${a.text.split(" ").at(-1)}`;
       return a.text;
     };

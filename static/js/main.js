@@ -7,8 +7,8 @@
 // The template modulepreloads the same URLs, so these resolve without a request waterfall.
 performance.mark("main-start");
 const v = new URL(import.meta.url).search;
-const [S, api, i18n, figure, keyboard, banner, retry, dojoModule, grade, train, gradients, history, sample] = await Promise.all(
-  ["state", "api", "i18n", "figure", "keyboard", "banner", "retry", "dojo", "grade", "train", "gradients", "history", "sample"]
+const [S, api, i18n, figure, keyboard, banner, retry, dojoModule, grade, train, trainform, gradients, history, sample] = await Promise.all(
+  ["state", "api", "i18n", "figure", "keyboard", "banner", "retry", "dojo", "grade", "train", "trainform", "gradients", "history", "sample"]
     .map((name) => import(`./${name}.js${v}`)));
 
 performance.mark("modules-ready");
@@ -39,6 +39,7 @@ const dom = {
   viewTabs: [...document.querySelectorAll(".view-tab[data-view]")],
   views: { grad: $("view-grad"), train: $("view-train") },
   trainForm: $("train-controls"),
+  trainNet: $("ctl-t_net"),
   sideTabs: [...document.querySelectorAll("[role=tab][data-side]")],
   dojo: $("dojo"),
   openCell: $("open-cell"),
@@ -118,19 +119,35 @@ function redrawAll() {
   dojo.relabel(t, state.lang);
   grader.relabel(t, state.lang);
   trainView.relabel(t);
+  trainForm.draw(headerNet());
   app.busy.relabel(t);
 }
 
 // ---- the Train view ------------------------------------------------------------------------------
 
+// The network the header has chosen: the one on its way, else the one on screen.
+function headerNet() {
+  return grad.pendingRun?.net ?? state.net;
+}
+
+const trainForm = new trainform.TrainForm(app, {
+  form: dom.trainForm, select: dom.trainNet, sizes: $("train-size-fields"), recipe: $("train-recipe"),
+});
+grad.form.onNets = (list) => {
+  trainForm.setNets(list);
+  trainForm.draw(headerNet());
+  trainView.refreshIdle();
+};
+
 function showTrainForm() {
-  for (const f of S.TRAIN_FIELDS) dom.trainForm.elements[f.name].value = state[f.name];
+  trainForm.draw(headerNet());
+  trainForm.show();
 }
 
 function readTrainForm() {
-  for (const f of S.TRAIN_FIELDS) state[f.name] = dom.trainForm.elements[f.name].value.trim();
+  const params = trainForm.read();
   S.writeUrl(state);
-  return S.trainParams(state);
+  return params;
 }
 
 const trainView = new train.TrainView({
@@ -146,6 +163,7 @@ const trainView = new train.TrainView({
   charts: { loss: $("chart-loss"), audit: $("chart-audit"), ratio: $("chart-ratio"), saturation: $("chart-saturation") },
 }, {
   readForm: readTrainForm,
+  defaultSteps: () => dom.trainForm.elements.t_steps.placeholder,
   plotly: () => {
     openPlotlyGate();
     return plotlyReady;
@@ -177,6 +195,7 @@ function showView() {
   clearErrors();
   grad.showSourceToggle();
   if (isTrain) {
+    showTrainForm();  // the header may have chosen another network meanwhile
     trainView.show();
   } else if (!grad.run && !grad.pendingRun) {
     grad.loadRun({ ...state });  // a page opened on the Train view loads its gradients only when they are wanted
@@ -239,6 +258,14 @@ dom.trained.addEventListener("click", (event) => {
   dom.form.elements.train_steps.value = "0";  // back to the gradients at initialisation
   dom.form.elements.train_schedule_steps.value = "0";
   grad.applyConfig();
+});
+
+// The network, chosen in the Train view: the header's choice (the gradient view follows), its sizes here.
+dom.trainNet.addEventListener("change", () => {
+  const net = dom.trainNet.value;
+  grad.switchNet(net);
+  trainForm.draw(net);
+  trainView.refreshIdle();
 });
 
 dom.trainForm.addEventListener("input", (event) => {

@@ -19,9 +19,10 @@ function sizesFrom(net, config, sizeNames) {
     .map((name) => ({ name, default: null, min: null, max: null, help: "" }));
 }
 
-function sizeField(size, t) {
+// `prefix`: of the input's name and id ("t_" in the Train view's form, whose fields are the stream's)
+function sizeField(size, t, prefix = "") {
   const fixed = size.min !== null && size.min === size.max;
-  const id = `ctl-${size.name}`;
+  const id = `ctl-${prefix}${size.name}`;
   // the page's own words where it has them (both languages), else the server's
   const help = hasLabel(`size_help_${size.name}`) ? t(`size_help_${size.name}`) : size.help;
   const title = fixed ? t("size_fixed_title", { name: size.name, value: size.min })
@@ -30,18 +31,22 @@ function sizeField(size, t) {
   return el("div", { class: `field field-size${fixed ? " field-fixed" : ""}`, dataset: { size: size.name } },
     el("label", { for: id, class: named ? null : "code-label", title }, named ? t("batch_size") : size.name),
     el("input", {
-      id, name: size.name, type: "number", step: 1, inputmode: "numeric", title,
+      id, name: `${prefix}${size.name}`, type: "number", step: 1, inputmode: "numeric", title,
       min: size.min, max: size.max, placeholder: size.default, readonly: fixed, tabindex: fixed ? -1 : null,
       "aria-readonly": fixed ? "true" : null, dataset: { field: size.name },
     }));
 }
 
 export class NetControls {
-  // select: the <select> of networks; box: where the size fields go; sizeNames: every size the state knows
-  constructor(select, box, sizeNames) {
+  // select: the <select> of networks; box: where the size fields go; sizeNames: every size the state knows;
+  // prefix: of the fields' names and ids; defaults(net) → {size: value}: the placeholders, when they are
+  // not the sizes' own defaults (the Train view shows what the stream trains: the MLP's n_hidden 200)
+  constructor(select, box, sizeNames, { prefix = "", defaults = null } = {}) {
     this.select = select;
     this.box = box;
     this.sizeNames = sizeNames;
+    this.prefix = prefix;
+    this.defaults = defaults;
     this.nets = null;     // [{name, title, sizes}] from /api/nets, once it has come
     this.drawn = null;    // what the fields were drawn for: "<net>|<sizes>|<lang>|<networks known>"
     this.drawnNet = null;
@@ -66,7 +71,8 @@ export class NetControls {
   // field keeps its focus and what the user typed.
   draw(name, t, lang, config = null) {
     const net = this.net(name);
-    const sizes = sizesFrom(net, config, this.sizeNames);
+    const own = net && this.defaults ? this.defaults(net) : null;
+    const sizes = sizesFrom(net, config, this.sizeNames).map((s) => (own?.[s.name] === undefined ? s : { ...s, default: own[s.name] }));
     const key = `${name}|${sizes.map((s) => `${s.name}:${s.min}:${s.max}`).join(",")}|${lang}|${this.nets?.length ?? 0}`;
     if (key === this.drawn) return false;
     // the same network in another language (or with its ranges now known): what the fields hold stays
@@ -79,7 +85,7 @@ export class NetControls {
     fill(this.select, names.map((n) => el("option", { value: n, title: this.net(n)?.title ?? null }, n)));
     this.select.value = name;
     this.select.title = net ? t("net_title", { title: net.title }) : t("net_choice_title");
-    fill(this.box, sizes.map((size) => sizeField(size, t)));
+    fill(this.box, sizes.map((size) => sizeField(size, t, this.prefix)));
     for (const input of this.box.querySelectorAll("input")) if (kept.has(input.name)) input.value = kept.get(input.name);
     return true;
   }
@@ -94,6 +100,7 @@ export class ConfigForm {
     this.shown = shown;
     this.controls = new NetControls(app.dom.netSelect, app.dom.sizeFields, S.SIZE_FIELDS);
     this.request = null;  // GET /api/nets in flight
+    this.onNets = null;   // (list) => …: another form that offers the networks (the Train view's)
   }
 
   // The fields of `net` (before /api/nets has answered: the sizes the run on screen has). True if
@@ -128,6 +135,7 @@ export class ConfigForm {
         const { values } = this.shown();
         const form = this.app.dom.form;
         if (this.draw(values.net)) for (const name of S.SIZE_FIELDS) if (form.elements[name]) form.elements[name].value = values[name];
+        this.onNets?.(list);
       })
       .catch(() => {})
       .finally(() => { this.request = null; });

@@ -33,10 +33,16 @@ export const FIELDS = [
   { name: "view", kind: "enum", config: false, default: "grad", allowed: ["grad", "train"] },
   { name: "dojo", kind: "enum", config: false, default: "0", allowed: ["0", "1"] },  // the node's side panel: detail or dojo
   // The Train view's form. `param` is the query parameter of /api/train/stream (whose 422 names it in
-  // `field`); `view` keeps these out of the URL while another view is on screen.
-  { name: "t_steps", kind: "int", config: false, view: "train", param: "steps", default: "20000" },
-  { name: "t_n_hidden", kind: "int", config: false, view: "train", param: "n_hidden", default: "200" },
-  { name: "t_batch_size", kind: "int", config: false, view: "train", param: "batch_size", default: "32" },
+  // `field`); `view` keeps these out of the URL while another view is on screen. The network is the
+  // header's (`net`); "" = the stream's default for it (its recipe's steps and sizes, GET /api/nets),
+  // neither sent nor written into the URL. A size the network does not have stays "".
+  { name: "t_steps", kind: "int", config: false, view: "train", param: "steps", default: "" },
+  { name: "t_batch_size", kind: "int", config: false, view: "train", param: "batch_size", trainSize: true, default: "" },
+  { name: "t_n_embd", kind: "int", config: false, view: "train", param: "n_embd", trainSize: true, default: "" },
+  { name: "t_n_hidden", kind: "int", config: false, view: "train", param: "n_hidden", trainSize: true, default: "" },
+  { name: "t_block_size", kind: "int", config: false, view: "train", param: "block_size", trainSize: true, default: "" },
+  { name: "t_n_head", kind: "int", config: false, view: "train", param: "n_head", trainSize: true, default: "" },
+  { name: "t_n_layer", kind: "int", config: false, view: "train", param: "n_layer", trainSize: true, default: "" },
   { name: "t_seed", kind: "int", config: false, view: "train", param: "seed", default: "2147483647" },
   { name: "t_audit_every", kind: "int", config: false, view: "train", param: "audit_every", default: "1000" },
 ];
@@ -44,6 +50,7 @@ export const FIELDS = [
 export const CONFIG_FIELDS = FIELDS.filter((f) => f.config).map((f) => f.name);
 export const SIZE_FIELDS = FIELDS.filter((f) => f.size).map((f) => f.name);
 export const TRAIN_FIELDS = FIELDS.filter((f) => f.view === "train");
+export const TRAIN_SIZE_FIELDS = TRAIN_FIELDS.filter((f) => f.trainSize).map((f) => f.name);
 
 export function defaults() {
   return Object.fromEntries(FIELDS.map((f) => [f.name, f.default]));
@@ -68,7 +75,7 @@ export function fromQuery(search) {
 export function toQuery(state) {
   const params = new URLSearchParams();
   for (const f of FIELDS) {
-    if ((f.name === "node" || f.size) && !state[f.name]) continue;
+    if ((f.name === "node" || f.size || f.view === "train") && !state[f.name]) continue;
     if (f.view && f.view !== state.view) continue;
     params.set(f.name, state[f.name]);
   }
@@ -110,11 +117,18 @@ export function withNet(state, net) {
   return { ...state, net, ...Object.fromEntries(SIZE_FIELDS.map((name) => [name, ""])), train_steps: "0" };
 }
 
+// The Train view's fields of another network: its own sizes and steps (the stream's defaults for it).
+export function clearTrainSizes(state) {
+  for (const name of [...TRAIN_SIZE_FIELDS, "t_steps"]) state[name] = "";
+}
+
 export function sameConfig(a, b) {
   return CONFIG_FIELDS.every((name) => a[name] === b[name]);
 }
 
-// The query of /api/train/stream for the Train view's fields, as typed (the server validates them).
-export function trainParams(state) {
-  return Object.fromEntries(TRAIN_FIELDS.map((f) => [f.param, state[f.name]]));
+// The query of /api/train/stream: the header's network and the Train view's fields as typed (the
+// server validates them); an empty field is the stream's default for the network.
+export function trainParams(state, net = state.net) {
+  return { net, ...Object.fromEntries(TRAIN_FIELDS.filter((f) => state[f.name] !== "").map((f) => [f.param, state[f.name]])),
+    lang: state.lang };  // the language of the server's messages (a 422 names the rule in it)
 }

@@ -31,7 +31,7 @@ function duration(seconds, t) {
 
 export class TrainView {
   // parts: {form, start, stop, section, bar, barFill, numbers, pill, result, charts: {loss, audit, ratio, saturation}}
-  // hooks: readForm() → stream params, plotly() → Promise<Plotly>, showError(err), clearError(),
+  // hooks: readForm() → stream params, defaultSteps() → the steps an empty field means, plotly() → Promise<Plotly>, showError(err), clearError(),
   //        openGradients(runConfig), busyChanged(running)
   constructor(parts, hooks) {
     this.parts = parts;
@@ -59,6 +59,11 @@ export class TrainView {
     });
   }
 
+  // The charts' config before the start event: the steps left empty are the network's default.
+  chartConfig(params) {
+    return { steps: this.hooks.defaultSteps?.() ?? "", ...params };
+  }
+
   get running() {
     return ["starting", "waiting", "running", "stopping"].includes(this.status);
   }
@@ -74,11 +79,17 @@ export class TrainView {
   async show() {
     try {
       const charts = await this.ensureCharts();
-      if (!charts.config) await charts.reset(this.hooks.readForm(), this.t);
+      if (!charts.config) await charts.reset(this.chartConfig(this.hooks.readForm()), this.t);
     } catch {
       this.failure = this.t("plotly_failed");
       this.draw();
     }
+  }
+
+  // The form changed before any run (another network, its defaults arrived): the empty charts follow.
+  async refreshIdle() {
+    if (this.status !== "idle" || !this.charts) return;
+    await this.charts.reset(this.chartConfig(this.hooks.readForm()), this.t);
   }
 
   relabel(t) {
@@ -115,7 +126,7 @@ export class TrainView {
       this.setStatus("failed");
       return;
     }
-    await charts.reset(params, this.t);
+    await charts.reset(this.chartConfig(params), this.t);
     try {
       for (;;) {
         this.streamId = newStreamId();
@@ -201,7 +212,7 @@ export class TrainView {
     if (name === "start") {
       this.config = data.config;
       if (data.stream_id) this.streamId = data.stream_id;
-      this.charts.reset(data.config, this.t);
+      this.charts.reset(data.config, this.t, { params: data.params, tanh: data.tanh });
       if (this.status === "starting") this.setStatus("running");
     } else if (name === "progress") {
       this.progress = data;
@@ -226,7 +237,7 @@ export class TrainView {
     start.disabled = this.running;
     stop.disabled = !this.running;
     stop.textContent = t(this.status === "stopping" ? "train_stop_now" : "train_stop");
-    for (const input of this.parts.form.querySelectorAll("input")) input.disabled = this.running;
+    for (const input of this.parts.form.querySelectorAll("input, select")) input.disabled = this.running;
     pill.textContent = t(`train_state_${this.status}`);
     pill.className = `train-pill pill-${this.status}`;
     this.drawProgress();

@@ -166,3 +166,102 @@ def test_stream_ids_name_one_running_stream(tmp_path: Path, client: TestClient) 
     assert r.status_code == 404 and "stream_id nobody-runs-this" in r.json()["message"]
     r = client.post("/api/train/stop", params={"stream_id": "a b"})
     assert r.status_code == 422 and r.json()["field"] == "stream_id" and "letters, digits" in r.json()["message"]
+
+
+# ---- every network: net=wavenet and net=gpt, their sizes, their recipes ----------------------------
+
+
+def stream(client: TestClient, params: dict) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+    with client.stream("GET", "/api/train/stream", params=params) as r:
+        assert r.status_code == 200, r.read()
+        return list(read_events(r.iter_lines()))
+
+
+@pytest.mark.parametrize(("net", "steps", "optimizer"), [("wavenet", 200, "sgd"), ("gpt", 100, "adamw")])
+def test_each_network_streams_its_own_training(client: TestClient, net: str, steps: int, optimizer: str) -> None:
+    from ninja_core.nets import get_net
+
+    events = stream(client, {"net": net, "steps": steps, "audit_every": steps // 2})
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and {"progress", "audit", "stats"} <= set(kinds)
+    start = events[0][1]
+    spec = get_net(net)
+    params = list(spec.tape(Config(net=net)).params)
+    # the network's own recipe and sizes (not the MLP's), and the parameters the charts draw
+    assert start["config"]["net"] == net and start["config"]["optimizer"] == optimizer
+    assert start["config"]["lr"] == spec.recipe.lr and start["params"] == params
+    assert start["tanh"] == list(spec.tanh_nodes(Config(net=net)))
+    progress = [d for k, d in events if k == "progress"]
+    assert progress[-1]["step"] == steps and progress[-1]["loss"] < progress[0]["loss"]  # it learns
+    audits = [d for k, d in events if k == "audit"]
+    assert [a["step"] for a in audits] == [0, steps // 2]
+    for a in audits:  # the hand-written gradients of every parameter agree with autograd's to float32 rounding
+        assert set(a["max_rel_diff"]) == set(params) and max(a["max_rel_diff"].values()) <= 1e-5
+    stats = [d for k, d in events if k == "stats"]
+    assert set(stats[0]["update_ratio"]) == set(params)
+    done = events[-1][1]
+    assert len(done["samples"]) == 20 and done["steps"] == steps and not done["stopped"]
+    assert 1.5 < done["val_loss"] < 3.4
+    rc = done["run_config"]
+    assert rc["net"] == net and rc["train_steps"] == steps and rc["train_schedule_steps"] == 0
+    assert {s.name for s in spec.sizes} <= set(rc)
+
+
+@pytest.mark.parametrize("net", ["wavenet", "gpt"])
+def test_each_network_opens_its_trained_gradients_from_the_stream(client: TestClient, net: str) -> None:
+    from ninja_core.train import trained_params
+
+    done = stream(client, {"net": net, "steps": 60})[-1][1]
+    registry = client.app.state.registry  # type: ignore[attr-defined]
+    trainings = registry.stats()["trainings"]
+    rc = done["run_config"]
+    doc = client.post("/api/runs", json=rc)
+    assert doc.status_code == 200, doc.text
+    assert doc.json()["config"]["net"] == net and doc.json()["config"]["train_steps"] == 60
+    assert registry.stats()["trainings"] == trainings  # from the stream's checkpoint, not trained again
+    cfg = Config(**{k: v for k, v in rc.items() if k != "train_schedule_steps"})
+    saved = registry.store.load(registry.trained_key(cfg))
+    expected = trained_params(cfg, 60)  # the engine's own training of that config: the same weights, bit for bit
+    assert saved is not None and set(saved) == set(expected) and all(torch.equal(saved[k], expected[k]) for k in expected)
+
+
+def test_sizes_the_query_leaves_out_are_the_networks_training_defaults(client: TestClient) -> None:
+    start = stream(client, {"net": "gpt", "steps": 1, "n_layer": 1})[0][1]["config"]
+    assert (start["n_layer"], start["n_embd"], start["n_head"], start["block_size"]) == (1, 32, 4, 8)
+    assert "n_hidden" not in start  # the GPT has none
+    start = stream(client, {"steps": 1})[0][1]["config"]
+    assert start["net"] == "mlp" and start["n_hidden"] == 200  # the MLP trains with the lecture's 200, not the check's 64
+
+
+@pytest.mark.parametrize(("params", "field", "words"), [
+    ({"net": "wavenet", "n_embd": 100}, "n_embd", ["1..64", "wavenet"]),  # within the widest range, over wavenet's
+    ({"net": "wavenet", "n_embd": 500}, "n_embd", ["1..64"]),  # beyond every network's: still wavenet's range
+    ({"net": "wavenet", "block_size": 4}, "block_size", ["8", "wavenet", "architecture"]),
+    ({"net": "wavenet", "n_head": 2}, "n_head", ["wavenet has no n_head", "n_hidden"]),
+    ({"net": "gpt", "n_embd": 30}, "n_head", ["not divisible", "n_head"]),
+    ({"net": "gpt", "n_layer": 7}, "n_layer", ["1..6"]),
+    ({"net": "gpt", "n_hidden": 64}, "n_hidden", ["gpt has no n_hidden"]),
+    ({"net": "resnet"}, "net", ["mlp, wavenet, gpt"]),
+])
+def test_a_bad_size_of_the_asked_network_is_422_naming_its_rule(client: TestClient, params: dict, field: str,  # type: ignore[type-arg]
+                                                                 words: list[str]) -> None:
+    r = client.get("/api/train/stream", params=params)
+    assert r.status_code == 422 and r.json()["field"] == field
+    for word in words:
+        assert word in r.json()["message"], r.json()["message"]
+
+
+def test_the_422_speaks_german_when_asked(client: TestClient) -> None:
+    r = client.get("/api/train/stream", params={"net": "wavenet", "n_embd": 100, "lang": "de"})
+    assert r.status_code == 422 and r.json()["message"] == "n_embd: muss für wavenet in 1..64 liegen, nicht 100"
+    r = client.get("/api/train/stream", params={"net": "gpt", "n_embd": 30, "lang": "de"})
+    assert r.status_code == 422 and "nicht durch n_head 4 teilbar" in r.json()["message"]
+
+
+def test_nets_lists_each_networks_training_defaults(client: TestClient) -> None:
+    nets = {n["name"]: n for n in client.get("/api/nets").json()}
+    assert nets["mlp"]["train"]["sizes"]["n_hidden"] == 200 and nets["mlp"]["train"]["steps"] == 20_000
+    assert nets["wavenet"]["train"]["lr_decay_at"] == 0.75 and nets["wavenet"]["train"]["sizes"]["block_size"] == 8
+    gpt = nets["gpt"]["train"]
+    assert gpt["optimizer"] == "adamw" and gpt["weight_decay"] > 0 and "n_hidden" not in gpt["sizes"]
+    assert gpt["steps"] <= gpt["recipe_steps"]

@@ -4,6 +4,7 @@ executable every test in this directory is skipped, with the reason; nothing els
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -54,12 +55,20 @@ def chromium_executable() -> str:
 
 @pytest.fixture(scope="session")
 def server_url(chromium_executable: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m app` on a free port, from the repository root, as a user would start it."""
+    """`python -m app` on a free port, from the repository root, as a user would start it, with a state
+    directory of its own: its budget (slots, per-client rate) and checkpoints are this session's.
+    Without it the server used whatever NINJA_STATE_DIR was in the environment -- ~/.cache/backprop-ninja
+    when run alone, which every server on the machine shares, or tests/app's session directory in a
+    full run -- and every request here comes from 127.0.0.1: two jobs of another process for that
+    client left the Train view waiting ("you already have 2 heavy jobs or trainings running") for as
+    long as they ran."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    server_dir = tmp_path_factory.mktemp("server")
+    log_path = server_dir / "server.log"
+    env = {**os.environ, "NINJA_STATE_DIR": str(server_dir / "state")}
     with log_path.open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S

@@ -184,8 +184,11 @@ def trace_lengths(page: Page, chart: str) -> list[int]:
 
 def test_a_short_training_draws_its_charts_and_ends_with_losses_and_names(browser_page: BrowserPage) -> None:
     page = open_train(browser_page)
-    expect(page.locator("#ctl-t_steps")).to_have_value("20000")  # the lecture's defaults
-    expect(page.locator("#ctl-t_n_hidden")).to_have_value("200")
+    # the stream's defaults for the MLP (GET /api/nets): the lecture's n_hidden 200, a tenth of its steps;
+    # an empty field sends nothing, so the server's default applies
+    expect(page.locator("#ctl-t_steps")).to_have_attribute("placeholder", "20000")
+    expect(page.locator("#ctl-t_n_hidden")).to_have_attribute("placeholder", "200")
+    expect(page.locator("#ctl-t_n_hidden")).to_have_value("")
     page.fill("#ctl-t_steps", "3000")
     page.fill("#ctl-t_n_hidden", "64")
     page.fill("#ctl-t_audit_every", "1000")
