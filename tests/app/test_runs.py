@@ -206,7 +206,9 @@ def test_gpt_runs_by_net_every_node_exact(client: TestClient) -> None:
     assert ["preatt_masked_0", "att_maxes_0"] in doc["graph"]["edges"] and ["wte", "logits"] in doc["graph"]["edges"]
     node = client.get(f"/api/runs/{doc['run_id']}/nodes/att_0").json()
     assert node["shape"] == [32, 4, 8, 8] and node["summary"]["status"] == "exact"
-    assert node["display_shape"] == [256, 32] and "grid of 32 × 4 blocks of 8 × 8" in node["how"]
+    # one sample at a time: its 4 heads as a 2 × 2 grid of 8 × 8 blocks (with title bands and gaps)
+    assert node["sample"] == 0 and node["samples"] == 32 and node["display_shape"] == [20, 18]
+    assert node["how"].startswith("sample 0 of 32 (batch index): its 4 heads, each 8 × 8")
     fused = client.post("/api/runs", json={"net": "gpt", "variant": "fused", "dtype": "float64"}).json()
     statuses = {n["name"]: (n["status"], n["skipped_by"]) for n in fused["nodes"]}
     assert statuses["encoded"] == ("approx", None) and statuses["ln1_rstd_0"][1] == "layernorm_ln1_0"
