@@ -45,7 +45,10 @@ _DATA = re.compile(r"d[0-9a-f]{8}")
 SCHEDULE_CODE = "of"  # -t5000-of200000-: 5 000 steps of a training scheduled for 200 000 (stopped early)
 # The fields of a config that change how a run is checked, not which weights training produces.
 CHECK_ONLY = ("dtype", "variant", "device")
-DEFAULT_STEPS_PER_S = 4000.0  # this machine's manual-backward training speed, until one training has been timed
+# Each network's manual-backward training speed on one thread of this machine (steps/s; `bench --net`),
+# until this process has timed a training of it: Retry-After and the budget's estimates start from it.
+DEFAULT_STEPS_PER_S = {"mlp": 4000.0, "wavenet": 900.0, "gpt": 150.0}
+FALLBACK_STEPS_PER_S = 150.0  # a network not listed: the slowest one's
 
 
 class RunNotFound(LookupError):
@@ -151,6 +154,7 @@ class _Training:
     """A training for the checkpoint store that this process started (or waits for)."""
 
     key: str
+    net: str
     steps: int
     started: float
     future: Future[bool]
@@ -177,7 +181,7 @@ class RunRegistry:
         self._pool = ThreadPoolExecutor(max_workers=settings.heavy_workers, thread_name_prefix="heavy-run")
         self._trainings: dict[str, _Training] = {}
         self._jobs: list[CheckpointTraining] = []
-        self.steps_per_s = DEFAULT_STEPS_PER_S
+        self.steps_per_s = dict(DEFAULT_STEPS_PER_S)  # per network, updated from this process's trainings
         self.counters = {"trainings": 0, "checkpoint_hits": 0}
 
     def close(self) -> None:
@@ -254,18 +258,22 @@ class RunRegistry:
 
     # ---- trained weights ------------------------------------------------------------------------
 
-    def _eta(self, training: _Training | None, steps: int) -> int:
+    def speed(self, net: str) -> float:
+        """Training steps/s expected for `net` (the last timed training here, else DEFAULT_STEPS_PER_S)."""
+        return self.steps_per_s.get(net, FALLBACK_STEPS_PER_S)
+
+    def _eta(self, training: _Training, steps: int) -> int:
         """Seconds until the training is done, for Retry-After: 1..60 (the page waits up to 60 s at once,
         then asks again and gets a new estimate)."""
-        total = steps / self.steps_per_s
-        elapsed = time.monotonic() - training.started if training is not None else 0.0
+        total = steps / self.speed(training.net)
+        elapsed = time.monotonic() - training.started
         return int(min(60, max(1, math.ceil(total - elapsed + 0.5))))
 
     def _start_training(self, cfg: Config, schedule: int, key: str, client: str) -> _Training:
         """Start training `cfg` for the store, within the budget; raises Busy/RateLimited at once."""
         lock = self.store.acquire(key)
         future: Future[bool] = Future()
-        training = _Training(key, schedule or cfg.train_steps, time.monotonic(), future)
+        training = _Training(key, cfg.net, schedule or cfg.train_steps, time.monotonic(), future)
         if lock is None:  # another process trains it: wait for its file
             threading.Thread(target=self._await_elsewhere, args=(training,), daemon=True, name="await-ckpt").start()
             return training
@@ -274,7 +282,7 @@ class RunRegistry:
                 lock.release()
                 future.set_result(True)
                 return training
-            ticket = self.budget.admit(client, "heavy", seconds=training.steps / self.steps_per_s)
+            ticket = self.budget.admit(client, "heavy", seconds=training.steps / self.speed(cfg.net))
         except BaseException:
             lock.release()
             raise
@@ -307,7 +315,7 @@ class RunRegistry:
                     self._jobs.remove(job)
         seconds = time.monotonic() - training.started
         if ok and training.steps >= 10_000 and seconds > 0:  # long enough for the start-up cost not to count
-            self.steps_per_s = training.steps / seconds
+            self.steps_per_s[training.net] = training.steps / seconds
         training.future.set_result(ok and self.store.exists(training.key))
 
     def _await_elsewhere(self, training: _Training) -> None:

@@ -201,7 +201,7 @@ async def train_stream(request: Request, query: Annotated[TrainQuery, Query()], 
                                                   "stream_id", id=stream_id), field="stream_id")
     budget: Budget = request.app.state.budget
     try:
-        ticket = budget.admit(client, "stream", seconds=steps / registry.steps_per_s, retry_after=10)
+        ticket = budget.admit(client, "stream", seconds=steps / registry.speed(net.name), retry_after=10)
     except BaseException:
         flags.end(stream_id)
         raise
