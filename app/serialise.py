@@ -33,21 +33,23 @@ def finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
-def node_summary(node: NodeResult) -> dict[str, Any]:
+def node_summary(node: NodeResult, lang: Lang = "en") -> dict[str, Any]:
+    """One row of the cmp table; its notes and message in `lang` (formulas and code stay as they are)."""
     e = node.end_to_end
     return {
         "name": node.name, "kind": node.kind, "shape": list(node.shape),
         "manual_shape": list(e.manual_shape) if e.manual_shape is not None else None,
-        "forward": node.forward, "formula": node.formula, "notes": list(node.notes), "fused": node.fused,
+        "forward": node.forward, "formula": node.formula, "notes": [localize(n, lang) for n in node.notes], "fused": node.fused,
         "skipped_by": node.skipped_by,
         "status": e.status, "local_status": node.local.status, "exact": e.exact, "approx": e.approx,
         "maxdiff": finite(e.maxdiff), "relerr": finite(e.relerr), "local_maxdiff": finite(node.local.maxdiff),
-        "nonfinite": (e.maxdiff is not None and not math.isfinite(e.maxdiff)), "message": e.message,
+        "nonfinite": (e.maxdiff is not None and not math.isfinite(e.maxdiff)), "message": localize(e.message, lang),
     }
 
 
-def run_document(run_id: str, run: Run, schedule: int = 0) -> dict[str, Any]:
-    """The run as JSON; `schedule` is the length of a stopped training's schedule (0: it ran whole)."""
+def run_document(run_id: str, run: Run, schedule: int = 0, lang: Lang = "en") -> dict[str, Any]:
+    """The run as JSON, its prose in `lang`; `schedule` is the length of a stopped training's schedule
+    (0: it ran whole)."""
     graph = run.graph()
     for node in graph["nodes"]:
         result = run.nodes.get(node["name"])
@@ -64,7 +66,7 @@ def run_document(run_id: str, run: Run, schedule: int = 0) -> dict[str, Any]:
         "loss_finite": math.isfinite(loss),
         "counts": run.counts,
         "batch": run.batch(),
-        "nodes": [node_summary(node) for node in run.nodes.values()],
+        "nodes": [node_summary(node, lang) for node in run.nodes.values()],
         "graph": graph,
         "data": {"name": _data_name(run), "words": len(run.data.words), "vocab": "".join(run.data.vocab.chars),
                  "fingerprint": run_id.rsplit("-d", 1)[-1]},
@@ -108,7 +110,7 @@ def node_detail(run_id: str, run: Run, name: str, requested_as: str | None, max_
         "samples": heads.n_samples if heads else None,
         **arrays,
         "stats": view.stats,
-        "summary": node_summary(node),
+        "summary": node_summary(node, lang),
         "figure": node_figure(name, value, manual, reference, max_cells=max_cells, diff_scale=diff_scale, lang=lang,
                               view=view) if with_figure else None,
     }

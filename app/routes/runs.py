@@ -44,6 +44,9 @@ RunId = Annotated[str, Path(max_length=120, description="from POST /api/runs; en
                             examples=["r2-mlp-f32-chain-s2147483647-t0-b32-e10-h64-k3-d5b1f3c2a"])]
 
 
+LangQuery = Annotated[Literal["en", "de"], Query(description="language of the notes and the messages")]
+
+
 def _config(body: RunRequest) -> tuple[Config, int]:
     fields = body.model_dump(exclude_none=True)  # a size left out is the network's default
     schedule = fields.pop("train_schedule_steps", 0)
@@ -51,20 +54,21 @@ def _config(body: RunRequest) -> tuple[Config, int]:
 
 
 @router.post("", response_model=RunDocument, responses=ERRORS, summary="Run forward and backward for a config")
-async def create_run(registry: RegistryDep, client: ClientDep, body: Annotated[RunRequest | None, Body()] = None) -> ORJSON:
+async def create_run(registry: RegistryDep, client: ClientDep, body: Annotated[RunRequest | None, Body()] = None,
+                     lang: LangQuery = "en") -> ORJSON:
     """Every field is optional (lecture defaults). The same config always gives the same run id and
     bit-identical numbers, in any server process. Idempotent by design: the run is a pure function of
     its config, so a proxy may retry it on another server. A trained network (train_steps > 0) is
     trained once per config for the whole deployment and its weights kept."""
     cfg, schedule = _config(body or RunRequest())  # an empty body means all defaults
     run_id, run = await registry.get(cfg, schedule, client)
-    return ORJSON(run_document(run_id, run, registry.schedule_of(run_id)))
+    return ORJSON(run_document(run_id, run, registry.schedule_of(run_id), lang))
 
 
 @router.get("/{run_id}", response_model=RunDocument, responses=ERRORS, summary="The document of a run")
-async def get_run(registry: RegistryDep, client: ClientDep, run_id: RunId) -> ORJSON:
+async def get_run(registry: RegistryDep, client: ClientDep, run_id: RunId, lang: LangQuery = "en") -> ORJSON:
     _, run = await registry.get_by_id(run_id, client)
-    return ORJSON(run_document(run_id, run, registry.schedule_of(run_id)))
+    return ORJSON(run_document(run_id, run, registry.schedule_of(run_id), lang))
 
 
 @router.get("/{run_id}/nodes/{name}", response_model=NodeDetail, responses=ERRORS,

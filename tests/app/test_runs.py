@@ -264,3 +264,21 @@ def test_one_run_has_one_id(client: TestClient, default_run_doc: dict) -> None: 
     assert "-t20-of40-" in stopped["run_id"] and stopped["config"]["train_schedule_steps"] == 40
     assert stopped["loss"] != plain["loss"]  # another schedule, another network
     assert client.get(f"/api/runs/{stopped['run_id']}").json()["run_id"] == stopped["run_id"]
+
+
+def test_the_run_documents_notes_and_messages_come_in_german(client: TestClient) -> None:
+    """A German class reads the notes (the bit-exactness explanations) and messages in German."""
+    body = {"net": "wavenet", "variant": "fused"}
+    en = {n["name"]: n for n in client.post("/api/runs", json=body).json()["nodes"]}
+    doc = client.post("/api/runs", params={"lang": "de"}, json=body).json()
+    de = {n["name"]: n for n in doc["nodes"]}
+    assert de["logits"]["notes"] and de["logits"]["notes"] != en["logits"]["notes"]
+    assert de["logits"]["formula"] == en["logits"]["formula"]  # formulas and code are never translated
+    again = {n["name"]: n for n in client.get(f"/api/runs/{doc['run_id']}", params={"lang": "de"}).json()["nodes"]}
+    assert again["logits"]["notes"] == de["logits"]["notes"]
+    # W4's own step is exact; float32 rounding from the fused cross-entropy upstream fails allclose near 0
+    assert en["W4"]["status"] == "mismatch" and en["W4"]["local_status"] == "exact"
+    assert "comes from upstream" in en["W4"]["message"] and "float32 rounding" in en["W4"]["message"]
+    assert "kommt von oben" in de["W4"]["message"] and "float32-Rundung" in de["W4"]["message"]
+    node = client.get(f"/api/runs/{doc['run_id']}/nodes/logits", params={"lang": "de", "figure": "false"}).json()
+    assert node["summary"]["notes"] == de["logits"]["notes"]
