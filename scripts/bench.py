@@ -33,7 +33,7 @@ def run_json(*args: str) -> dict[str, object]:
 def _load() -> str:
     """The 1-minute load average, printed beside each figure: the machine is shared, and a wall time
     means little without it (the CPU-time figures are what a quiet machine's wall time comes close to)."""
-    return f"load average {os.getloadavg()[0]:.2f}"
+    return f"{os.getloadavg()[0]:.2f}"
 
 
 def _spread(values: list[float], fmt: str = "{:.0f}") -> str:
@@ -52,7 +52,7 @@ def training() -> None:
         before = _load()
         runs = [run_json(*command) for _ in range(3)]
         ratio = [float(d["ratio"]) for d in runs]  # type: ignore[arg-type]
-        print(f"  {net}: python {' '.join(command)}   (x3; {before} before, {_load()} after)")
+        print(f"  {net}: python {' '.join(command)}   (x3; load average {before} before, {_load()} after)")
         for key, label in (("autograd_steps_per_s", "autograd (loss.backward())"),
                            ("manual_steps_per_s", "manual backward (training step)"),
                            ("reference_steps_per_s", "tape's fused manual backward")):
@@ -74,7 +74,7 @@ def recipes() -> None:
         before = _load()
         doc = run_json(*command)
         goal = f"   (target <= {target} s)" if target else ""
-        print(f"  {net}: python {' '.join(command)}   ({before} before, {_load()} after)")
+        print(f"  {net}: python {' '.join(command)}   (load average {before} before, {_load()} after)")
         wall, cpu, rate = (float(doc[k]) for k in ("seconds", "cpu_seconds", "steps_per_s"))  # type: ignore[arg-type]
         print(f"    {doc['steps']} steps in {wall:.1f} s wall, {cpu:.1f} s of CPU time{goal}, loop {rate:.0f} steps/s")
         val_target = f"   (target val <= {val_goal})" if val_goal else ""
@@ -85,7 +85,8 @@ def recipes() -> None:
     command = ("-m", "ninja_core", "reproduce", "--net", "gpt", "--json")
     before = _load()
     doc = run_json(*command)
-    print(f"  gpt, manual backward vs autograd in lockstep: python {' '.join(command)}   ({before} before, {_load()} after)")
+    print(f"  gpt, manual backward vs autograd in lockstep: python {' '.join(command)}   "
+          f"(load average {before} before, {_load()} after)")
     rel: list[float] = doc["rel_diff"]  # type: ignore[assignment]
     print(f"    {len(rel)} logged steps up to {doc['steps'][-1]}: largest relative loss difference "  # type: ignore[index]
           f"{max(rel):.2e} (target <= 1e-4), last losses {doc['manual'][-1]:.6f} / {doc['autograd'][-1]:.6f}, "  # type: ignore[index]
