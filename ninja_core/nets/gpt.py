@@ -144,13 +144,13 @@ class GPT(Network):
     # weight decay 0.1 on the matrices (nanoGPT's), torch's betas. Why, measured here on one thread:
     # - block 16 not 8: the evaluation slides windows block_size // 2 apart, so every scored
     #   character sees at least 9 characters (a whole name, mostly) rather than 5;
-    # - n_embd 32 not the issue's reference 64: C 32 runs 559 manual steps/s against 221 at C 64 (the
-    #   four matmuls of a layer dominate at 64: the manual step is 1.20x autograd there, 1.55x at 32),
-    #   and 40 000 steps of it already reach val 2.014 in ~75 s of CPU time, leaving room under the
-    #   5-minute goal for a busy machine;
+    # - n_embd 32, not the issue's autograd reference's 64: at 64 the four matmuls of a layer
+    #   dominate both sides, and the manual step is 221 steps/s against autograd's 184 (1.20x); at 32
+    #   it is ~570 against ~380 (1.5x, `bench --net gpt`), and 40 000 of its steps reach val 2.014 in
+    #   71 s (167 s at load average 5; evaluation and samples included), which leaves room under the
+    #   issue's 5 minutes on a busy machine;
     # - lr 1e-3 with a tenfold drop for the last quarter: 40 000 steps at 2e-3 -> 2e-4 gave val
-    #   2.017, at 1e-3 -> 1e-4 val 2.014 (the issue's constant 5e-4 is tuned for autograd's
-    #   slower steps, not for the number of steps that fit here).
+    #   2.017, at 1e-3 -> 1e-4 val 2.014, at the issue reference's constant 5e-4 val 2.040.
     recipe = Recipe(steps=40_000, batch_size=32, lr=1e-3, lr_decay_at=0.75, lr_decayed=1e-4, optimizer="adamw",
                     weight_decay=0.1, sizes=(("block_size", 16),))
 
