@@ -11,6 +11,7 @@ matters (thread settings, allocator state), so sections do not disturb each othe
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,12 @@ def run_json(*args: str) -> dict[str, object]:
     return result
 
 
+def _load() -> str:
+    """The 1-minute load average, printed beside each figure: the machine is shared, and a wall time
+    means little without it (the CPU-time figures are what a quiet machine's wall time comes close to)."""
+    return f"{os.getloadavg()[0]:.2f}"
+
+
 def _spread(values: list[float], fmt: str = "{:.0f}") -> str:
     """min / median / max of repeated measurements (this machine is shared: one figure is not enough)."""
     v = sorted(values)
@@ -42,9 +49,10 @@ def training() -> None:
     targets = {"mlp": 3.0, "wavenet": 2.0, "gpt": 1.5}
     for net, target in targets.items():
         command = ("-m", "ninja_core", "bench", "--net", net, "--json")
+        before = _load()
         runs = [run_json(*command) for _ in range(3)]
         ratio = [float(d["ratio"]) for d in runs]  # type: ignore[arg-type]
-        print(f"  {net}: python {' '.join(command)}   (x3)")
+        print(f"  {net}: python {' '.join(command)}   (x3; load average {before} before, {_load()} after)")
         for key, label in (("autograd_steps_per_s", "autograd (loss.backward())"),
                            ("manual_steps_per_s", "manual backward (training step)"),
                            ("reference_steps_per_s", "tape's fused manual backward")):
@@ -63,9 +71,10 @@ def recipes() -> None:
     logged step."""
     for net, target, val_goal in (("mlp", None, None), ("wavenet", 150, None), ("gpt", 300, 2.05)):
         command = ("-m", "ninja_core", "train", "--net", net, "--json")
+        before = _load()
         doc = run_json(*command)
         goal = f"   (target <= {target} s)" if target else ""
-        print(f"  {net}: python {' '.join(command)}")
+        print(f"  {net}: python {' '.join(command)}   (load average {before} before, {_load()} after)")
         wall, cpu, rate = (float(doc[k]) for k in ("seconds", "cpu_seconds", "steps_per_s"))  # type: ignore[arg-type]
         print(f"    {doc['steps']} steps in {wall:.1f} s wall, {cpu:.1f} s of CPU time{goal}, loop {rate:.0f} steps/s")
         val_target = f"   (target val <= {val_goal})" if val_goal else ""
@@ -74,8 +83,10 @@ def recipes() -> None:
         if net == "gpt":
             print(f"    samples: {' '.join(doc['samples'])}")  # type: ignore[arg-type]
     command = ("-m", "ninja_core", "reproduce", "--net", "gpt", "--json")
+    before = _load()
     doc = run_json(*command)
-    print(f"  gpt, manual backward vs autograd in lockstep: python {' '.join(command)}")
+    print(f"  gpt, manual backward vs autograd in lockstep: python {' '.join(command)}   "
+          f"(load average {before} before, {_load()} after)")
     rel: list[float] = doc["rel_diff"]  # type: ignore[assignment]
     print(f"    {len(rel)} logged steps up to {doc['steps'][-1]}: largest relative loss difference "  # type: ignore[index]
           f"{max(rel):.2e} (target <= 1e-4), last losses {doc['manual'][-1]:.6f} / {doc['autograd'][-1]:.6f}, "  # type: ignore[index]

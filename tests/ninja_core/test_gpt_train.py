@@ -53,9 +53,10 @@ CONFIGS = [
     Config(net="gpt", seed=3, batch_size=5, block_size=3, n_embd=6, n_head=2, n_layer=1),
     Config(net="gpt", seed=7, batch_size=3, block_size=1, n_embd=4, n_head=4, n_layer=3),  # head size 1, one position
     Config(net="gpt", seed=11, batch_size=9, block_size=32, n_embd=12, n_head=3, n_layer=2, dtype="float64"),
-    Config(net="gpt", batch_size=32, block_size=16, n_embd=64, n_head=4, n_layer=2),  # the recipe's sizes
+    Config(net="gpt", batch_size=32, block_size=16, n_embd=32, n_head=4, n_layer=2),  # the training recipe's sizes
+    Config(net="gpt", batch_size=32, block_size=16, n_embd=64, n_head=4, n_layer=2),  # the issue's autograd reference
 ]
-IDS = ["default", "float64", "tiny", "head-size-1", "block-32-float64", "recipe"]
+IDS = ["default", "float64", "tiny", "head-size-1", "block-32-float64", "recipe", "issue-reference"]
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)

@@ -21,6 +21,11 @@ def test_left_out_fields_are_the_networks_recipe() -> None:
     assert (wavenet.n_embd, wavenet.n_hidden, wavenet.block_size) == (24, 128, 8)
     assert (wavenet.n_head, wavenet.n_layer) == (0, 0)
     assert TrainConfig(net="wavenet", n_hidden=64, steps=1000).decay_step == 750  # the schedule scales with steps
+    gpt = TrainConfig(net="gpt")  # AdamW; the check's sizes but a context of 16 (nets/gpt.py says why)
+    assert (gpt.steps, gpt.batch_size, gpt.optimizer, gpt.lr, gpt.lr_decayed, gpt.decay_step, gpt.weight_decay) == (
+        40_000, 32, "adamw", 1e-3, 1e-4, 30_000, 0.1)
+    assert (gpt.n_embd, gpt.block_size, gpt.n_head, gpt.n_layer, gpt.n_hidden) == (32, 16, 4, 2, 0)
+    assert TrainConfig(net="gpt", block_size=8).block_size == 8  # a size given wins over the recipe's
 
 
 def test_the_model_config_is_the_engines() -> None:
