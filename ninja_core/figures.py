@@ -33,6 +33,7 @@ RATIO_NOTED = 2.0  # manual and autograd ranges further apart than this get a wo
 # a hatch mark in each cell, so a masked entry never reads as a small value.
 MASKED = "#9aa3b0"
 HATCH = "╱"
+FEW_TICKS = 8  # an axis with at most this many rows or columns gets a tick on each
 HOVER_TEXT_CELLS = 4_096  # per-cell hover labels (head, row, column) up to this many drawn cells
 
 german({
@@ -358,6 +359,14 @@ def node_figure(name: str, value: torch.Tensor, manual: torch.Tensor | None, ref
         layout[f"xaxis{suffix}"] = {**axis, **grid_axes[f"xaxis{suffix}"]}
         layout[f"yaxis{suffix}"] = {**axis, "anchor": f"x{suffix}", "autorange": "reversed", **grid_axes[f"yaxis{suffix}"]}
         panel_m = panels[k - 1][1]
+        if panel_m is not None and panel_m.heads is None:
+            # a matrix of a few rows or columns: whole-number ticks (plotly would label a 1-row heatmap
+            # -0.4 .. 0.4, as if there were rows between the rows)
+            rows, cols = panel_m.data.shape[0], panel_m.data.shape[1]
+            if rows <= FEW_TICKS:
+                layout[f"yaxis{suffix}"]["dtick"] = 1
+            if cols <= FEW_TICKS:
+                layout[f"xaxis{suffix}"]["dtick"] = 1
         if panel_m is not None and panel_m.heads is not None:
             x_ticks, y_ticks = _head_axes(panel_m)
             layout[f"xaxis{suffix}"].update(x_ticks, tickfont={"size": 9})

@@ -149,3 +149,13 @@ def test_colour_bars_sit_between_panels_in_both_arrangements(default_run: Run) -
     stacked = _boxes(spec, column["layout"])
     assert all(b[0] == 0.0 and b[1] == 1.0 for b in stacked)
     assert all(upper[2] > lower[3] for upper, lower in itertools.pairwise(stacked))
+
+
+def test_a_matrix_of_one_row_has_whole_number_ticks() -> None:
+    """A (1, 1, H) batchnorm mean is one row: its axis must not invent rows at -0.4 .. 0.4."""
+    from ninja_core.figures import node_figure
+
+    value = torch.randn(1, 1, 16)
+    spec = node_figure("bnmeani1", value, value.clone(), value.clone(), axes=("batch", "time", "channel"))
+    assert all(spec["layout"][f"yaxis{s}"]["dtick"] == 1 for s in ("", "2", "3", "4"))
+    assert "dtick" not in spec["layout"]["xaxis"]  # 16 columns: plotly's own ticks
