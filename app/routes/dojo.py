@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from ninja_core.dojo import DojoError, UnknownNodeError, check_node, grade_cell
 from ninja_core.i18n import german, tr
@@ -67,11 +67,21 @@ def code_error(exc: DojoError, lang: str = "en") -> ORJSON:
     return ORJSON(body, status_code=400)
 
 
+# `lang` in the body, or in the query as every other endpoint takes it (the body wins when it has one).
+LangQuery = Annotated[Literal["en", "de"] | None, Query(description="language of the messages, as the body's lang")]
+
+
+def _lang(body: CheckRequest | GradeRequest, query: str | None) -> str:
+    return body.lang if "lang" in body.model_fields_set or query is None else query
+
+
 @router.post("/{run_id}/check", response_model=CheckVerdict, responses=RESPONSES,
              summary="Judge a learner's gradient for one node against autograd")
-async def check(request: Request, run_id: str, body: CheckRequest, registry: RegistryDep, client: ClientDep) -> Any:
+async def check(request: Request, run_id: str, body: CheckRequest, registry: RegistryDep, client: ClientDep,
+                lang: LangQuery = None) -> Any:
     """The code sees every forward tensor and parameter, `Xb`, `Yb`, `n`, `torch`, `F`, and the true
     gradients `d<name>` of every node between this one and the loss."""
+    body.lang = _lang(body, lang)  # type: ignore[assignment]
     request.state.lang = body.lang
     _, run = await registry.get_by_id(run_id, client)
     pool: DojoPool = request.app.state.dojo_pool
@@ -87,9 +97,11 @@ async def check(request: Request, run_id: str, body: CheckRequest, registry: Reg
 
 @router.post("/{run_id}/grade", response_model=GradeDocument, responses=RESPONSES,
              summary="Judge a whole exercise cell: every d<name> it defines, end to end and locally")
-async def grade(request: Request, run_id: str, body: GradeRequest, registry: RegistryDep, client: ClientDep) -> Any:
+async def grade(request: Request, run_id: str, body: GradeRequest, registry: RegistryDep, client: ClientDep,
+                lang: LangQuery = None) -> Any:
     """The cell sees only forward values and parameters (no true gradients). A cell that fails part
     way is still judged up to where it stopped (`complete` false, `error` says where)."""
+    body.lang = _lang(body, lang)  # type: ignore[assignment]
     request.state.lang = body.lang
     _, run = await registry.get_by_id(run_id, client)
     pool: DojoPool = request.app.state.dojo_pool

@@ -106,7 +106,7 @@ export function gradeCell(runId, code, lang) {
   return request(withLang(`/api/runs/${encodeURIComponent(runId)}/grade`, lang), {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ code }),
+    body: JSON.stringify({ code, lang }),
   });
 }
 

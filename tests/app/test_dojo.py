@@ -210,6 +210,20 @@ def test_verdicts_and_code_errors_in_german(client: TestClient, default_run_doc:
     assert r.status_code == 400 and r.json()["message"].startswith("Zeile 1, Spalte 1: import ist nicht erlaubt")
 
 
+def test_lang_in_the_query_works_as_in_the_body(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
+    """?lang=de as every other endpoint takes it; a lang in the body wins."""
+    url = f"/api/runs/{default_run_doc['run_id']}"
+    check = {"node": "bnmeani", "code": "dbnmeani = (-dbndiff).sum(0)"}
+    assert "keepdim=True fehlt" in client.post(f"{url}/check?lang=de", json=check).json()["diagnosis"][0]
+    assert "keepdim=True fehlt" not in client.post(f"{url}/check?lang=de", json={**check, "lang": "en"}).json()["diagnosis"][0]
+    cell = "dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb] = -1.0/n\ndprobs = dlogprobs * probs\n"
+    de = {r["name"]: r for r in client.post(f"{url}/grade?lang=de", json={"code": cell}).json()["nodes"]}
+    en = {r["name"]: r for r in client.post(f"{url}/grade", json={"code": cell}).json()["nodes"]}
+    assert de["probs"]["diagnosis"][0].startswith("stimmt bei 96% der Einträge")
+    assert en["probs"]["diagnosis"][0].startswith("matches on 96% of the entries")
+    assert client.post(f"{url}/grade?lang=fr", json={"code": cell}).status_code == 422
+
+
 # ---- issue 13 over HTTP: the GPT's classic backward mistakes and its source limits --------------------
 
 GPT_TAPE = get_net("gpt").tape(_Config(net="gpt"))
