@@ -13,6 +13,7 @@ import torch
 from fastapi.testclient import TestClient
 
 from ninja_core.config import Config
+from ninja_core.nets import get_net
 
 from .support import cpu_seconds, serve, server_pid
 
@@ -227,7 +228,9 @@ def test_each_network_opens_its_trained_gradients_from_the_stream(client: TestCl
 
 def test_sizes_the_query_leaves_out_are_the_networks_training_defaults(client: TestClient) -> None:
     start = stream(client, {"net": "gpt", "steps": 1, "n_layer": 1})[0][1]["config"]
-    assert (start["n_layer"], start["n_embd"], start["n_head"], start["block_size"]) == (1, 32, 4, 8)
+    recipe = dict(get_net("gpt").recipe.sizes)  # the GPT trains with a longer context than its check's 8
+    assert recipe["block_size"] == 16
+    assert (start["n_layer"], start["n_embd"], start["n_head"], start["block_size"]) == (1, 32, 4, recipe["block_size"])
     assert "n_hidden" not in start  # the GPT has none
     start = stream(client, {"steps": 1})[0][1]["config"]
     assert start["net"] == "mlp" and start["n_hidden"] == 200  # the MLP trains with the lecture's 200, not the check's 64

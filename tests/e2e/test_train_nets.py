@@ -10,6 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from ninja_core.nets import get_net
 from tests.e2e.support import TIMEOUT_MS, BrowserPage, query_of, wait_for_figure
 
 pytestmark = pytest.mark.e2e
@@ -72,7 +73,9 @@ def test_the_networks_own_fields_and_a_bad_size_named_in_german(browser_page: Br
     page.select_option("#ctl-t_net", "gpt")
     page.wait_for_selector("#ctl-t_n_head", timeout=TIMEOUT_MS)
     expect(page.locator("#ctl-t_n_hidden")).to_have_count(0)
-    expect(page.locator("#ctl-t_steps")).to_have_attribute("placeholder", "5000")
+    # the stream's default: the recipe's steps, at most 20 000 in the page (the CLI trains the whole recipe)
+    steps = min(get_net("gpt").recipe.steps, 20_000)
+    expect(page.locator("#ctl-t_steps")).to_have_attribute("placeholder", str(steps))
     expect(page.locator("#train-recipe")).to_contain_text("AdamW")
     page.wait_for_selector("body[data-net='gpt']", state="attached", timeout=TIMEOUT_MS)  # the gradient view follows
     assert query_of(page)["net"] == "gpt"
