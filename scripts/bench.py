@@ -112,8 +112,19 @@ def http() -> None:
     print("   batch 4096 x 1024 run <= 1.5 s, node payload <= 1 MB)")
 
 
+def dojo() -> None:
+    """The dojo's one-edit search over the table of wrong formulas (issue 14's bound: <= 300 candidates
+    and 300 ms per check): each case's time, then the median and the worst."""
+    proc = subprocess.run([sys.executable, "-m", "tests.ninja_core.test_dojo_mistakes"], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"the dojo measurement failed ({proc.returncode}):\n{proc.stderr}")
+    print(proc.stdout.rstrip().splitlines()[-1], f"(load {_load()}; bound 300 ms, 300 candidates)")
+
+
 SECTIONS: list[tuple[str, Callable[[], None]]] = [
     ("engine", engine),
+    ("dojo", dojo),
     ("training", training),
     ("recipes", recipes),
     ("http", http),
