@@ -191,7 +191,7 @@ german({
     "exact arithmetic is only rounding noise)":
         "approx nur, weil dieser Gradient winzig ist (größter |Eintrag| {largest:.1g}), so dass beliebige kleine "
         "Zahlen allclose bestehen; der relative Fehler ist {relerr:.2g}: prüfe die Formel (sie kann stimmen: ein "
-        "Gradient, der exakt gerechnet null ist, ist nur Rundungsrauschen)",
+        "Gradient, der exakt gerechnet 0 ist, ist nur Rundungsrauschen)",
 })
 
 

@@ -19,7 +19,7 @@ from .limits import Budget
 german({
     "a tensor of shape {shape}": "ein Tensor der Form {shape}",
     "a value of type {kind}": "ein Wert vom Typ {kind}",
-    "division by zero ({text})": "Division durch null ({text})",
+    "division by zero ({text})": "Division durch 0 ({text})",
     "{torch_message}": "torch meldet: {torch_message}",
     "a list of more than {limit:,} items": "eine Liste mit mehr als {limit:,} Elementen",
     "lists nested more than {depth} deep": "Listen, tiefer als {depth} Ebenen verschachtelt",
