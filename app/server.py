@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -43,6 +43,37 @@ class NoDelayH11Protocol(H11Protocol):
         super().connection_made(transport)
 
 
+def _bounded(lo: int, hi: int) -> Callable[[str], int]:
+    """argparse type: an integer in lo..hi, else one line naming the range (uvicorn would take --port
+    99999 and listen on 99999 - 65536 while printing 99999)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer in {lo}..{hi}, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be an integer in {lo}..{hi}, got {value}")
+        return value
+    return parse
+
+
+def _bind_error(host: str, port: int) -> str | None:
+    """Why (host, port) cannot be listened on, or None: checked here so that a port in use is one line
+    and status 2, not a uvicorn error per worker."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"cannot bind {host}:{port}: {exc.strerror or exc}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "python -m app") -> int:
     try:  # a bad NINJA_* variable: one line that names it and what is allowed, like a bad NINJA_DATA_PATH
         settings = get_settings()
@@ -52,8 +83,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m app") -> int:
         return 2
     parser = argparse.ArgumentParser(prog=prog, description="Serve Backprop Ninja")
     parser.add_argument("--host", default=settings.host, help=f"bind address (default {settings.host}; env HOST)")
-    parser.add_argument("--port", type=int, default=settings.port, help=f"(default {settings.port}; env PORT)")
-    parser.add_argument("--workers", type=int, default=settings.workers,
+    parser.add_argument("--port", type=_bounded(1, 65535), default=settings.port, help=f"(default {settings.port}; env PORT)")
+    parser.add_argument("--workers", type=_bounded(1, 64), default=settings.workers,
                         help=f"worker processes (default {settings.workers}; env NINJA_WORKERS)")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
                         help="event loop (default uvloop; TCP_NODELAY is set on accepted sockets with either)")
@@ -63,6 +94,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m app") -> int:
         load_dataset(settings.data_path)
     except DataError as exc:
         print(f"{prog}: error: the word list cannot be used: {exc} (set NINJA_DATA_PATH)", file=sys.stderr)
+        return 2
+    if (problem := _bind_error(args.host, args.port)) is not None:
+        print(f"{prog}: error: {problem}", file=sys.stderr)
         return 2
     uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers,
                 http="app.server:NoDelayHttpToolsProtocol", loop=args.loop, log_level=args.log_level,

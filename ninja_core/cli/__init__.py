@@ -37,6 +37,7 @@ def build_parser(prog: str = "python -m ninja_core", extra: Register | None = No
 def main(argv: Sequence[str] | None = None, prog: str = "python -m ninja_core", extra: Register | None = None) -> int:
     parser = build_parser(prog, extra)
     args = parser.parse_args(argv)
+    args.prog = parser.prog  # handlers name the program as the user called it (backprop-ninja, python -m …)
     try:
         handler: Handler = args.handler
         return handler(args)

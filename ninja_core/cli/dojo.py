@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.set_defaults(handler=cmd_grade)
 
 
-def read_code(path: str, command: str) -> str | None:
+def read_code(path: str, command: str, prog: str = "python -m ninja_core") -> str | None:
     """The file's text, or None after printing one line on stderr (exit 2: a bad argument)."""
     try:
         if path == "-":
@@ -43,8 +43,11 @@ def read_code(path: str, command: str) -> str | None:
         if file.stat().st_size > MAX_FILE_BYTES:
             raise OSError(f"{path} is larger than {MAX_FILE_BYTES:,} bytes")
         return file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        print(f"{prog} {command}: error: cannot read {path}: no such file", file=sys.stderr)
+        return None
     except (OSError, UnicodeDecodeError) as exc:
-        print(f"python -m ninja_core {command}: error: cannot read {path}: {exc}", file=sys.stderr)
+        print(f"{prog} {command}: error: cannot read {path}: {exc}", file=sys.stderr)
         return None
 
 
@@ -60,7 +63,7 @@ def cmd_dojo(args: argparse.Namespace) -> int:
     from ..dojo.judge import canonical, check_node
     from ..run import check
 
-    code = args.code if args.code is not None else read_code(args.file, "dojo")
+    code = args.code if args.code is not None else read_code(args.file, "dojo", args.prog)
     if code is None:
         return 2
     cfg = config_from(args)
@@ -87,7 +90,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from ..dojo.grade import grade_cell
     from ..run import check
 
-    code = read_code(args.file, "grade")
+    code = read_code(args.file, "grade", args.prog)
     if code is None:
         return 2
     run = check(config_from(args), args.data)

@@ -152,8 +152,8 @@ def register(sub: Any) -> None:
     """Add train, sample and bench to the main parser's subcommands (`sub` from add_subparsers)."""
     p = sub.add_parser("train", help="train a network with its manual backward; losses, samples, optional audit",
                        description="Trains with the network's recipe unless told otherwise (" + _recipes() + ").")
-    p.add_argument("--steps", type=train_int("steps"), default=None,
-                   help="optimizer steps (default: the network's recipe)")
+    p.add_argument("--steps", type=train_int("steps", {**TRAIN_LIMITS, "steps": (1, TRAIN_LIMITS["steps"][1])}),
+                   default=None, help="optimizer steps (default: the network's recipe)")
     _add_network_arguments(p)
     p.add_argument("--lr", type=float, default=None, help="learning rate before the decay (default: the recipe's)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,

@@ -81,3 +81,18 @@ def test_large_run_over_http() -> None:
         r = c.get(f"/api/runs/{doc['run_id']}/nodes/hprebn")
         assert r.status_code == 200 and len(r.content) <= 1_000_000
         assert r.json()["downsampled"] is True
+
+
+def test_serve_refuses_a_port_it_cannot_use_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """--port 99999 would make uvicorn listen on 34463 while printing 99999; a taken port is one line too."""
+    from app.server import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--port", "99999"])
+    assert exc.value.code == 2 and "must be an integer in 1..65535, got 99999" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err

@@ -117,3 +117,14 @@ def test_cli_sample_from_a_bad_file_exits_2_without_traceback(tmp_path: Path) ->
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(bad) in lines[0] and "not a Backprop Ninja model file" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_train_needs_at_least_one_step(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--steps", "0"])
+    assert exc.value.code == 2 and "--steps: must be in 1..10000000, got 0" in capsys.readouterr().err
+
+
+def test_a_missing_cell_file_is_one_line_naming_the_program(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["grade", "/nonexistent/cell.py"], prog="backprop-ninja") == 2
+    assert capsys.readouterr().err == "backprop-ninja grade: error: cannot read /nonexistent/cell.py: no such file\n"
