@@ -159,8 +159,9 @@ ROUNDING_RELERR = 1e-5
 
 
 def _inherited(end_to_end: Comparison, local: Comparison, dtype: torch.dtype) -> Comparison:
-    """A mismatch whose own step is right (its local check passes) says so: the cause is upstream, and
-    in float32 with a tiny relative error it is rounding that allclose's absolute tolerance misses."""
+    """A mismatch whose own step is right (its local check passes) says so: the cause is upstream. In
+    float32 with a relative error <= ROUNDING_RELERR it is rounding that allclose's absolute tolerance
+    misses near 0, and the status is "approx" (its `approx` field stays allclose's False)."""
     if end_to_end.status != "mismatch" or local.status not in ("exact", "approx") or end_to_end.maxdiff is None:
         return end_to_end
     said = tr("values differ: maxdiff {maxdiff:.3g}, yet this node's own step is {local} given autograd's upstream "
@@ -168,6 +169,9 @@ def _inherited(end_to_end: Comparison, local: Comparison, dtype: torch.dtype) ->
     if dtype == torch.float32 and end_to_end.relerr is not None and end_to_end.relerr <= ROUNDING_RELERR:
         said = tr("{said}; its relative error {relerr:.1e} is the size of float32 rounding, which torch.allclose's "
                   "atol 1e-8 does not absorb where entries are near 0", said=said, relerr=end_to_end.relerr)
+        # the status says what the learner should conclude: a right formula, rounding (not red); the
+        # `approx` field stays allclose's own answer, as the lecture's cmp prints it
+        return dataclasses.replace(end_to_end, status="approx", message=said)
     return dataclasses.replace(end_to_end, message=said)
 
 
