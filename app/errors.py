@@ -207,7 +207,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RunNotFound)
     async def run_not_found(request: Request, exc: RunNotFound) -> Response:
-        return error_response(404, "run_not_found", str(exc), lang=request_lang(request))
+        message = exc.args[0] if exc.args else str(exc)  # a Text: rendered in the request's language
+        return error_response(404, "run_not_found", message, lang=request_lang(request))
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:

@@ -76,6 +76,13 @@ german({
         "vielleicht fertig",
     "training the network failed on the server; it has been logged":
         "das Training des Netzes ist auf dem Server fehlgeschlagen; es wurde protokolliert",
+    "malformed run id {id}; run ids look like {example}":
+        "fehlerhafte Lauf-ID {id}; Lauf-IDs sehen so aus: {example}",
+    "run {id} was made with other data ({theirs}); this server's data is {ours}":
+        "der Lauf {id} wurde mit anderen Daten erstellt ({theirs}); die Daten dieses Servers sind {ours}",
+    "run id {id} is out of range: {problem}": "die Lauf-ID {id} liegt außerhalb des Bereichs: {problem}",
+    "run id {id} is not in canonical form; this run's id is {canonical}":
+        "die Lauf-ID {id} ist nicht in kanonischer Form; die ID dieses Laufs ist {canonical}",
 })
 
 
@@ -112,25 +119,30 @@ def parse_run_id(run_id: str, fingerprint: str) -> tuple[Config, int]:
     parts = run_id.split("-")
     if len(parts) < 7 or parts[0] != "r2" or parts[1] not in NETS or parts[2] not in _DTYPE_NAME \
             or parts[3] not in ("chain", "fused") or not _DATA.fullmatch(parts[-1]):
-        raise RunNotFound(f"malformed run id {run_id[:80]!r}; run ids look like {example!r}")
+        raise RunNotFound(tr("malformed run id {id}; run ids look like {example}", id=repr(run_id[:80]),
+                             example=repr(example)))
     net = get_net(parts[1])
     codes = {"s": "seed", "t": "train_steps", SCHEDULE_CODE: "train_schedule_steps", **{s.code: s.name for s in net.sizes}}
     fields: dict[str, int] = {}
     for token in parts[4:-1]:
         match = _TOKEN.fullmatch(token)
         if match is None or match["code"] not in codes or codes[match["code"]] in fields:
-            raise RunNotFound(f"malformed run id {run_id[:80]!r}; run ids look like {example!r}")
+            raise RunNotFound(tr("malformed run id {id}; run ids look like {example}", id=repr(run_id[:80]),
+                             example=repr(example)))
         fields[codes[match["code"]]] = int(match["value"])
     if parts[-1][1:] != fingerprint:
-        raise RunNotFound(f"run {run_id!r} was made with other data ({parts[-1][1:]}); this server's data is {fingerprint}")
+        raise RunNotFound(tr("run {id} was made with other data ({theirs}); this server's data is {ours}",
+                             id=repr(run_id), theirs=parts[-1][1:], ours=fingerprint))
     schedule = fields.pop("train_schedule_steps", 0)
     try:
         cfg = Config(net=net.name, dtype=_DTYPE_NAME[parts[2]], variant=parts[3], **fields)  # type: ignore[arg-type]
     except ConfigError as exc:
-        raise RunNotFound(f"run id {run_id[:80]!r} is out of range: {exc}") from None
+        raise RunNotFound(tr("run id {id} is out of range: {problem}", id=repr(run_id[:80]),
+                             problem=tr("{field}: {message}", field=exc.field, message=exc.message))) from None
     canonical = run_id_for(cfg, fingerprint, schedule)
     if canonical != run_id:  # e.g. sizes in another order or missing, a schedule that changes nothing: one run, one id
-        raise RunNotFound(f"run id {run_id[:80]!r} is not in canonical form; this run's id is {canonical!r}")
+        raise RunNotFound(tr("run id {id} is not in canonical form; this run's id is {canonical}",
+                             id=repr(run_id[:80]), canonical=repr(canonical)))
     return cfg, schedule
 
 

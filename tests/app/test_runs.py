@@ -283,3 +283,11 @@ def test_the_run_documents_notes_and_messages_come_in_german(client: TestClient)
     assert "kommt von oben" in de["W4"]["message"] and "float32-Rundung" in de["W4"]["message"]
     node = client.get(f"/api/runs/{doc['run_id']}/nodes/logits", params={"lang": "de", "figure": "false"}).json()
     assert node["summary"]["notes"] == de["logits"]["notes"]
+
+
+def test_a_bad_run_id_is_explained_in_german(client: TestClient) -> None:
+    r = client.get("/api/runs/abc", params={"lang": "de"})
+    assert r.status_code == 404 and r.json()["message"].startswith("fehlerhafte Lauf-ID 'abc'; Lauf-IDs sehen so aus")
+    other = client.get("/api/runs/r2-mlp-f32-chain-s2147483647-t0-b32-e10-h64-k3-d00000000", params={"lang": "de"})
+    assert other.status_code == 404 and "wurde mit anderen Daten erstellt" in other.json()["message"]
+    assert client.get("/api/runs/abc").json()["message"].startswith("malformed run id 'abc'")
