@@ -104,6 +104,12 @@ export class Gradients {
     summary.drawSummaryMessage(dom.loss, dom.counts, text);
     table.drawTableMessage(dom.tbody, text);
     detail.drawDetailMessage(dom.detail, text);
+    // the figure's placeholder says the same (not "loading the plotting library…" under an error)
+    const placeholder = document.getElementById("figure-placeholder");
+    if (placeholder) {
+      delete placeholder.dataset.i18n;
+      placeholder.textContent = text;
+    }
   }
 
   // Everything again in the language on screen (the documents are re-fetched in it by relang()).

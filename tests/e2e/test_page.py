@@ -210,6 +210,16 @@ def test_out_of_range_input_shows_the_server_message(browser_page: BrowserPage) 
     assert browser_page.problems.page_errors == []
 
 
+def test_a_link_with_a_refused_config_says_so_everywhere_not_loading(browser_page: BrowserPage) -> None:
+    """No run to show (the link's n_embd is refused): the banner names the rule, and the figure's place
+    says "kein Lauf" like the table, not "loading the plotting library…" for ever."""
+    page = browser_page.page
+    page.goto("/?net=gpt&n_embd=30&lang=de")
+    expect(page.locator("#banner-text")).to_contain_text("nicht durch n_head 4 teilbar")
+    expect(page.locator("#figure-placeholder")).to_have_text("kein Lauf")
+    assert browser_page.problems.page_errors == []
+
+
 def test_network_failure_is_reported_not_swallowed(browser_page: BrowserPage) -> None:
     page = open_page(browser_page)
 
