@@ -136,6 +136,7 @@ const trainForm = new trainform.TrainForm(app, {
 grad.form.onNets = (list) => {
   trainForm.setNets(list);
   trainForm.draw(headerNet());
+  if (state.view === "train") S.writeUrl(state);  // without the sizes the network turned out not to have
   trainView.refreshIdle();
 };
 

@@ -29,10 +29,13 @@ export class TrainForm {
     this.controls = new NetControls(parts.select, parts.sizes, S.TRAIN_SIZE_FIELDS.map((name) => name.slice(2)),
       { prefix: "t_", defaults: (net) => net.train?.sizes ?? null });
     this.net = null;  // the network the fields were drawn for
-    // the state follows what is typed, so a redraw (the language, the ranges arriving) keeps it
+    // the state follows what is typed, so a redraw (the language, the ranges arriving) keeps it, and
+    // so does the URL (replaced, not pushed: typing refines the view), so a reload keeps it too
     parts.form.addEventListener("input", (event) => {
       const name = event.target.name;
-      if (S.TRAIN_FIELDS.some((f) => f.name === name)) app.state[name] = event.target.value.trim();
+      if (!S.TRAIN_FIELDS.some((f) => f.name === name)) return;
+      app.state[name] = event.target.value.trim();
+      S.writeUrl(app.state);
     });
   }
 
@@ -41,9 +44,16 @@ export class TrainForm {
   }
 
   // The fields of `net`; another network than the one drawn clears the sizes and steps typed for it.
+  // Once /api/nets has said which sizes `net` has, a size it lacks (a link's t_n_hidden for the GPT)
+  // is dropped; until then every size of the state is kept (a link's sizes wait for their fields).
   draw(net) {
     const { state, t } = this.app;
     if (this.net !== null && this.net !== net) S.clearTrainSizes(state);
+    const known = this.controls.net(net);
+    if (known) {
+      const own = new Set(known.sizes.map((s) => `t_${s.name}`));
+      for (const name of S.TRAIN_SIZE_FIELDS) if (!own.has(name)) state[name] = "";
+    }
     const drawn = this.controls.draw(net, t, state.lang);
     this.net = net;
     const train = this.controls.net(net)?.train ?? null;
@@ -59,11 +69,13 @@ export class TrainForm {
     for (const f of S.TRAIN_FIELDS) if (form.elements[f.name]) form.elements[f.name].value = this.app.state[f.name];
   }
 
-  // The fields into the state (a size the network does not have: ""), and the stream's query.
+  // The fields into the state, and the stream's query. A field not in the form keeps the state's
+  // value: before /api/nets has answered there are no size fields yet, and a link's sizes must not
+  // be wiped by the first read (draw() drops the sizes the network does not have).
   read() {
     const { form } = this.parts;
     const state = this.app.state;
-    for (const f of S.TRAIN_FIELDS) state[f.name] = form.elements[f.name]?.value.trim() ?? "";
+    for (const f of S.TRAIN_FIELDS) if (form.elements[f.name]) state[f.name] = form.elements[f.name].value.trim();
     return S.trainParams(state, this.net ?? state.net);
   }
 }

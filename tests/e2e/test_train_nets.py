@@ -6,6 +6,7 @@ data-stream, data-drawn), never on time."""
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs
 
 import pytest
 from playwright.sync_api import expect
@@ -84,5 +85,59 @@ def test_the_networks_own_fields_and_a_bad_size_named_in_german(browser_page: Br
     expect(page.locator("#banner-text")).to_contain_text("nicht durch n_head 4 teilbar")
     expect(page.locator("#ctl-t_n_head")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#train-status")).to_have_attribute("data-state", "failed")
+    assert [e for e in browser_page.problems.console_errors if "status of 422" not in e] == []
+    assert browser_page.problems.page_errors == []
+
+
+def location_query(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The address as the page last wrote it (page.url lags behind history.replaceState)."""
+    search: str = page.evaluate("() => location.search")
+    return {k: v[0] for k, v in parse_qs(search.lstrip("?")).items()}
+
+
+def test_the_train_fields_live_in_the_url(browser_page: BrowserPage) -> None:
+    page = browser_page.page
+    page.goto("/?net=wavenet&view=train&t_batch_size=64&t_steps=300")
+    page.wait_for_selector("#ctl-t_n_hidden", timeout=TIMEOUT_MS)
+    # a link's sizes wait for their fields (GET /api/nets) and are shown in them, not dropped
+    expect(page.locator("#ctl-t_batch_size")).to_have_value("64")
+    expect(page.locator("#ctl-t_steps")).to_have_value("300")
+    expect(page.locator("#ctl-t_n_hidden")).to_have_value("")
+    query = location_query(page)
+    assert (query["t_batch_size"], query["t_steps"]) == ("64", "300")
+    assert "t_n_hidden" not in query  # an empty field is the stream's default, not written
+    # typing reaches the address before Start (replaced, so Back still leaves the view)
+    page.fill("#ctl-t_n_hidden", "48")
+    expect(page.locator("#train-status")).to_have_attribute("data-state", "idle")
+    query = location_query(page)
+    assert (query["net"], query["t_batch_size"], query["t_n_hidden"], query["t_steps"]) == ("wavenet", "64", "48", "300")
+    page.reload()
+    page.wait_for_selector("#ctl-t_n_hidden", timeout=TIMEOUT_MS)
+    expect(page.locator("#ctl-t_n_hidden")).to_have_value("48")
+    expect(page.locator("#ctl-t_batch_size")).to_have_value("64")
+    assert location_query(page)["t_n_hidden"] == "48"
+    # another network without n_hidden drops it (and the sizes and steps typed for the WaveNet)
+    page.select_option("#ctl-t_net", "gpt")
+    page.wait_for_selector("#ctl-t_n_head", timeout=TIMEOUT_MS)
+    page.wait_for_selector("body[data-net='gpt']", state="attached", timeout=TIMEOUT_MS)
+    query = location_query(page)
+    assert query["net"] == "gpt" and "t_n_hidden" not in query and "t_batch_size" not in query
+    assert browser_page.problems.console_errors == []
+    assert browser_page.problems.page_errors == []
+
+
+def test_a_bad_size_in_a_link_is_shown_and_rejected_on_start(browser_page: BrowserPage) -> None:
+    page = browser_page.page
+    page.goto("/?net=gpt&view=train&t_n_embd=30&t_n_layer=1&t_n_hidden=100")
+    page.wait_for_selector("#ctl-t_n_head", timeout=TIMEOUT_MS)
+    expect(page.locator("#ctl-t_n_embd")).to_have_value("30")
+    expect(page.locator("#ctl-t_n_layer")).to_have_value("1")
+    query = location_query(page)
+    assert (query["t_n_embd"], query["t_n_layer"]) == ("30", "1")
+    assert "t_n_hidden" not in query  # the GPT has no n_hidden: its field is not there, nor is it in the address
+    page.click("#train-start")
+    expect(page.locator("#banner-text")).to_contain_text("n_head")
+    expect(page.locator("#train-status")).to_have_attribute("data-state", "failed")
+    expect(page.locator("#ctl-t_n_embd")).to_have_value("30")
     assert [e for e in browser_page.problems.console_errors if "status of 422" not in e] == []
     assert browser_page.problems.page_errors == []
