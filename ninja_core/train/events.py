@@ -124,7 +124,7 @@ class TrainResult:
         cfg = self.config
         lines = [f"{cfg.net}: train {_loss(self.train_loss)} | val {_loss(self.val_loss)} | test {_loss(self.test_loss)}"
                  f"   ({self.steps} steps{' (stopped)' if self.stopped else ''} in {self.seconds:.1f} s "
-                 f"({self.cpu_seconds:.1f} s CPU), {self.steps_per_s:.0f} steps/s)"]
+                 f"({self.cpu_seconds:.1f} s CPU) with evaluation and samples, {self.steps_per_s:.0f} steps/s in the loop)"]
         if self.audit:
             step, (name, rel) = max(((a.step, a.worst) for a in self.audit), key=lambda x: x[1][1])
             lines.append(f"audit: {len(self.audit)} checks against autograd; worst max relative difference "
@@ -144,7 +144,8 @@ class TrainResult:
         rows = [f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in (
             ("train / val / test loss", f"{_loss(self.train_loss)} / {_loss(self.val_loss)} / {_loss(self.test_loss)}"),
             ("steps", f"{self.steps}{' (stopped)' if self.stopped else ''}"),
-            ("time", f"{self.seconds:.1f} s ({self.cpu_seconds:.1f} s CPU) · {self.steps_per_s:.0f} steps/s"),
+            ("time", f"{self.seconds:.1f} s ({self.cpu_seconds:.1f} s CPU) with evaluation and samples · "
+                     f"{self.steps_per_s:.0f} steps/s in the training loop"),
             ("samples", e(" ".join(self.samples)) or "–"),
         )]
         if self.audit:
