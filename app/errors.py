@@ -4,6 +4,7 @@ in English or German (`lang`). No traceback, file path or internal detail ever r
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
@@ -109,7 +110,8 @@ german({
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    # JSON's words for what the client sent (true, false, null), not Python's
+    text = json.dumps(value) if isinstance(value, bool) or value is None else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -82,6 +82,7 @@ class TrainQuery(BaseModel):
 
 
 register_fields(r"^/api/train", tuple(TrainQuery.model_fields), {"steps": (1, 200_000), "audit_every": (0, 200_000)})
+register_fields(r"^/api/train/stop", ("stream_id",), {})  # registered last: looked up first
 
 german({
     "a training with stream_id {id} is already running; choose another stream_id":

@@ -105,3 +105,10 @@ def test_a_size_out_of_range_names_the_range_of_the_network_asked_for(client: Te
     assert r.json()["message"] == "batch_size: must be an integer in 2..4096, got 5000"  # the MLP's
     r = client.post("/api/runs", json={"net": "wavenet", "batch_size": 5000})
     assert r.json()["message"] == "batch_size: must be an integer in 2..1024, got 5000"  # the WaveNet's
+
+
+def test_stop_names_its_own_field_and_values_are_in_jsons_words(client: TestClient) -> None:
+    r = client.post("/api/train/stop")
+    assert r.status_code == 422 and r.json()["message"] == "stream_id: required field; fields: stream_id"
+    r = client.post("/api/runs", json={"seed": True})
+    assert r.status_code == 422 and r.json()["message"].endswith("got true")
