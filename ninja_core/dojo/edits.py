@@ -41,6 +41,8 @@ german({
         "transponiere die rechte Seite ((...).T) in Zeile {line}, Spalte {col}",
     "remove .T at line {line}, column {col}": "entferne .T in Zeile {line}, Spalte {col}",
     "add .T after {name} at line {line}, column {col}": "setze .T hinter {name} in Zeile {line}, Spalte {col}",
+    "add .transpose(-2, -1) after {name} at line {line}, column {col}":
+        "setze .transpose(-2, -1) hinter {name} in Zeile {line}, Spalte {col}",
     "add keepdim=True to {call} at line {line}, column {col}":
         "ergänze keepdim=True bei {call} in Zeile {line}, Spalte {col}",
     "one edit makes it right: {edit}": "eine Änderung macht es richtig: {edit}",
@@ -110,6 +112,12 @@ def _name(node: ast.AST) -> str:
 def _with_keyword(call: ast.Call, name: str, value: bool) -> ast.Call:
     call.keywords = [k for k in call.keywords if k.arg != name] + [ast.keyword(arg=name, value=ast.Constant(value))]
     return call
+
+
+def _batch_transposed(node: Any) -> ast.expr:
+    """`x` -> `x.transpose(-2, -1)`: `.T` of a batch of matrices would reverse every dim."""
+    minus: list[ast.expr] = [ast.UnaryOp(op=ast.USub(), operand=ast.Constant(k)) for k in (2, 1)]
+    return ast.Call(func=ast.Attribute(value=node, attr="transpose", ctx=ast.Load()), args=minus, keywords=[])
 
 
 def _negated(node: ast.expr) -> ast.expr:
@@ -199,6 +207,10 @@ def candidates(tree: ast.Module, source: str, editable: Sequence[ast.stmt], shap
                     add(middle, "transpose", node, lambda n: ast.Attribute(value=n, attr="T", ctx=ast.Load()), line,
                         col + len(name), tr("add .T after {name} at line {line}, column {col}", name=name, line=line,
                                             col=col + len(name)))
+                elif len(shape) >= 3:  # a batch of matrices (attention's q, k, v): its own two dims swapped
+                    add(middle, "transpose", node, _batch_transposed, line, col + len(name),
+                        tr("add .transpose(-2, -1) after {name} at line {line}, column {col}", name=name, line=line,
+                           col=col + len(name)))
             if name in counts:
                 add(middle, "count", node, lambda n: ast.BinOp(left=n, op=ast.Sub(), right=ast.Constant(1)), line, col,
                     tr("use {new} instead of {old} at line {line}, column {col}", new=f"({name}-1)", old=name,

@@ -433,7 +433,9 @@ def _deeper(run: Run, node: str, program: Program, value: Any, comparison: Compa
             extras["search"] = found = fix_search(run, node, program, statements, without, editable)
             extras["fix"] = found.fix
             if found.fix is not None:
-                diagnosis.append(found.fix.message)
+                # the telling line first: the fix names the cause where the diagnosis found only "differs"
+                generic = bool(diagnosis) and getattr(diagnosis[0], "template", "").startswith("differs at {bad}")
+                diagnosis.insert(0 if generic else len(diagnosis), found.fix.message)
     except DojoError:  # out of time for the extras: the verdict itself stands
         pass
     except Exception:  # never let an extra turn a verdict into a crash

@@ -42,6 +42,10 @@ GELU_ERF = ("dfch_0 = (0.5 * (1 + torch.erf(fch_0 / 2**0.5)) + fch_0 * torch.exp
             " * dfch_gelu_0")
 
 MISTAKES: list[Mistake] = [
+    # att @ v's backward with v not transposed: with T = head size (8) the shapes agree, so only the
+    # one-edit search can say what is wrong (.T of a 4-D tensor would reverse every dim)
+    Mistake("gpt", "att_0", "datt_0 = dy_0 @ v_0", "mismatch",
+            ("one edit makes it right: add .transpose(-2, -1) after v_0 at line 1, column 20",), "generic"),
     # softmax: only the diagonal s(1-s) of the Jacobian (llm.c's attention_backward has the row sum)
     Mistake("gpt", "preatt_0", "dpreatt_0 = att_0 * (1 - att_0) * datt_0", "mismatch",
             ("only the diagonal of its Jacobian", "row-sum term is missing", FAR, "llm.c"), "softmax",
