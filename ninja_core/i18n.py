@@ -78,3 +78,22 @@ def localize(obj: Any, lang: str) -> Any:
 def pick(lang: str | None) -> Lang:
     """`lang` if it is one of LANGS, else English."""
     return "de" if lang == "de" else "en"
+
+
+german({
+    "{names} ({count} names)": "{names} ({count} Namen)",
+    "the closest of its {count}: {names}": "die nächsten seiner {count}: {names}",
+})
+# Up to this many names are listed whole in a message; beyond, the closest few (a GPT has 121 nodes).
+LISTED_NAMES = 30
+
+
+def name_choices(wrong: str, names: list[str]) -> Text:
+    """The names to offer after an unknown `wrong` one: all of them when few, else the closest 5
+    (difflib) and how many there are -- a banner naming 121 nodes helps nobody."""
+    import difflib
+
+    if len(names) <= LISTED_NAMES:
+        return tr("{names} ({count} names)", names=", ".join(names), count=len(names))
+    close = difflib.get_close_matches(wrong, names, n=5, cutoff=0.0)
+    return tr("the closest of its {count}: {names}", count=len(names), names=", ".join(close))

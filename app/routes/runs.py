@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from ninja_core.config import LIMITS, Config, ConfigError
 from ninja_core.display import DEFAULT_MAX_CELLS
 from ninja_core.gradcheck import finite_differences
-from ninja_core.i18n import german, tr
+from ninja_core.i18n import german, name_choices, tr
 
 from ..budget import Budget
 from ..deps import ClientDep, RegistryDep, SettingsDep
@@ -24,8 +24,8 @@ router = APIRouter(prefix="/api/runs", tags=["runs"])
 register_fields(r"^/api/runs/?$", None, {"max_cells": (1, Settings.model_fields["max_cells_limit"].default),
                                          "train_schedule_steps": (0, LIMITS["train_steps"][1])})
 german({
-    "unknown node {name} for {net}; valid names: {valid}{aliases}": "unbekannter Knoten {name} für {net}; gültige "
-                                                                   "Namen: {valid}{aliases}",
+    "unknown node {name} for {net}; nodes: {choices}{aliases}": "unbekannter Knoten {name} für {net}; Knoten: "
+                                                                "{choices}{aliases}",
     "; aliases: {aliases}": "; andere Namen: {aliases}",
     "must be an integer in 1..{hi}, got {got}": "muss eine ganze Zahl in 1..{hi} sein, erhalten: {got}",
 })
@@ -101,8 +101,8 @@ async def get_node(
     if resolved is None or resolved not in run.nodes:
         valid = list(run.nodes)
         aliases = ", ".join(f"{k} (= {v})" for k, v in run.tape.aliases.items())
-        raise NotFound(tr("unknown node {name} for {net}; valid names: {valid}{aliases}", name=repr(name[:40]),
-                          net=run.config.net, valid=", ".join(valid),
+        raise NotFound(tr("unknown node {name} for {net}; nodes: {choices}{aliases}", name=repr(name[:40]),
+                          net=run.config.net, choices=name_choices(name[:40], valid),
                           aliases=tr("; aliases: {aliases}", aliases=aliases) if aliases else ""), allowed=valid)
     requested_as = name if resolved != name else None
     args = (run_id, run, resolved, requested_as, max_cells, encoding, diff_scale, arrays, figure, lang, sample)

@@ -27,7 +27,7 @@ import torch
 
 from ..compare import Comparison, compare, lens, ulp_distance
 from ..figures import Lang, node_figure
-from ..i18n import Text, german, localize, tr
+from ..i18n import Text, german, localize, name_choices, tr
 from .diagnose import diagnose, fmt, one_hot_findings, suspicious
 from .edits import Search, search
 from .errors import DojoError, UnknownNodeError
@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 
 german({
     "{error}; {fix}": "{error}; {fix}",
-    "unknown node {node}; the nodes of {net} are: {nodes}{aliases}":
-        "unbekannter Knoten {node}; die Knoten von {net} sind: {nodes}{aliases}",
+    "unknown node {node} for {net}; nodes: {nodes}{aliases}":
+        "unbekannter Knoten {node} für {net}; Knoten: {nodes}{aliases}",
     " (and {aliases})": " (und {aliases})",
     "no answer: assign {names} = ... (or end with an expression)":
         "keine Antwort: weise {names} = ... zu (oder ende mit einem Ausdruck)",
@@ -105,8 +105,9 @@ def canonical(run: Run, node: str) -> str:
     name = tape.resolve(node)
     if name is None or name not in tape.backward_order:  # "loss" resolves, but its gradient is not an exercise
         aliases = tr(" (and {aliases})", aliases=", ".join(tape.aliases)) if tape.aliases else ""
-        raise UnknownNodeError(tr("unknown node {node}; the nodes of {net} are: {nodes}{aliases}", node=repr(node),
-                                  net=run.config.net, nodes=", ".join(tape.backward_order), aliases=aliases))
+        raise UnknownNodeError(tr("unknown node {node} for {net}; nodes: {nodes}{aliases}", node=repr(node),
+                                  net=run.config.net, nodes=name_choices(str(node)[:40], list(tape.backward_order)),
+                                  aliases=aliases))
     return name
 
 

@@ -77,7 +77,13 @@ def test_source_over_4kb_is_refused(client: TestClient, default_run_doc: dict) -
 def test_unknown_node_and_run(client: TestClient, default_run_doc: dict) -> None:  # type: ignore[type-arg]
     r = client.post(f"/api/runs/{default_run_doc['run_id']}/check", json={"node": "loss", "code": "1"})
     assert r.status_code == 422 and r.json()["field"] == "node" and "bnvar_inv" in r.json()["allowed"]
-    assert "the nodes of mlp are" in r.json()["message"]
+    assert "unknown node 'loss' for mlp; nodes: logprobs, probs" in r.json()["message"]
+    assert "(26 names)" in r.json()["message"]
+    gpt = client.post("/api/runs", json={"net": "gpt"}).json()["run_id"]
+    r = client.post(f"/api/runs/{gpt}/check", json={"node": "att0", "code": "1"})
+    # 121 nodes: the closest few in the message (all of them in `allowed`), not a banner of 121 names
+    assert r.status_code == 422 and len(r.json()["allowed"]) == 121
+    assert "the closest of its 121: att_0" in r.json()["message"] and "fcw_1" not in r.json()["message"]
     assert client.post("/api/runs/nope/check", json={"node": "h", "code": "1"}).status_code == 404
 
 
