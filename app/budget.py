@@ -206,12 +206,7 @@ class Budget:
                 raise Busy(tr("you already have {n} heavy jobs or trainings running, the most one client may run at "
                               "once; try again when one has finished", n=self.settings.client_jobs), retry_after)
             ticket.locks.append(mine)
-            wait = self.rate.take(client)
-            if wait > 0:
-                s = max(1, math.ceil(wait))
-                raise RateLimited(tr("too many expensive requests from you: at most {burst} at once and {rate} a minute; "
-                                     "try again in {s} s", burst=self.settings.rate_burst,
-                                     rate=f"{self.settings.rate_per_minute:g}", s=s), s)
+            self.take_rate(client)
         except BaseException:
             ticket.release()
             raise

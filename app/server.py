@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ninja_core.cli.args import bounded_int
 from ninja_core.data import DataError, load_dataset
 
 from .settings import SettingsError, get_settings, state_dir
@@ -43,18 +44,8 @@ class NoDelayH11Protocol(H11Protocol):
         super().connection_made(transport)
 
 
-def _bounded(lo: int, hi: int) -> Callable[[str], int]:
-    """argparse type: an integer in lo..hi, else one line naming the range (uvicorn would take --port
-    99999 and listen on 99999 - 65536 while printing 99999)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer in {lo}..{hi}, got {text!r}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be an integer in {lo}..{hi}, got {value}")
-        return value
-    return parse
+# uvicorn would take --port 99999 and listen on 99999 - 65536 while printing 99999
+SERVE_LIMITS = {"port": (1, 65535), "workers": (1, 64)}
 
 
 def _bind_error(host: str, port: int) -> str | None:
@@ -83,8 +74,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m app") -> int:
         return 2
     parser = argparse.ArgumentParser(prog=prog, description="Serve Backprop Ninja")
     parser.add_argument("--host", default=settings.host, help=f"bind address (default {settings.host}; env HOST)")
-    parser.add_argument("--port", type=_bounded(1, 65535), default=settings.port, help=f"(default {settings.port}; env PORT)")
-    parser.add_argument("--workers", type=_bounded(1, 64), default=settings.workers,
+    parser.add_argument("--port", type=bounded_int("port", SERVE_LIMITS), default=settings.port,
+                        help=f"(default {settings.port}; env PORT)")
+    parser.add_argument("--workers", type=bounded_int("workers", SERVE_LIMITS), default=settings.workers,
                         help=f"worker processes (default {settings.workers}; env NINJA_WORKERS)")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
                         help="event loop (default uvloop; TCP_NODELAY is set on accepted sockets with either)")

@@ -89,7 +89,7 @@ def test_serve_refuses_a_port_it_cannot_use_in_one_line(capsys: pytest.CaptureFi
 
     with pytest.raises(SystemExit) as exc:
         main(["--port", "99999"])
-    assert exc.value.code == 2 and "must be an integer in 1..65535, got 99999" in capsys.readouterr().err
+    assert exc.value.code == 2 and "--port: must be in 1..65535, got 99999" in capsys.readouterr().err
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
