@@ -12,6 +12,7 @@ Arguments that are themselves `Text` are rendered in the same language, so sente
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -19,6 +20,17 @@ Lang = Literal["en", "de"]
 LANGS: tuple[str, ...] = ("en", "de")
 
 _GERMAN: dict[str, str] = {}
+
+
+class _GermanNumbers(string.Formatter):
+    """Fields with a thousands separator (`{n:,}`) in German style: 8.820.651, 1.234,5."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        text = super().format_field(value, format_spec)
+        return text.translate(str.maketrans(",.", ".,")) if "," in format_spec else text
+
+
+_GERMAN_NUMBERS = _GermanNumbers()
 
 
 class Text(str):
@@ -40,7 +52,9 @@ class Text(str):
             return str.__str__(self)
         template = _GERMAN.get(self.template, self.template) if lang == "de" else self.template
         values = {k: localize(v, lang) for k, v in self.args.items()}
-        return template.format(**values) if values else template
+        if not values:
+            return template
+        return _GERMAN_NUMBERS.vformat(template, (), values) if lang == "de" else template.format(**values)
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles (the dojo's process pool) keep the template
         return (Text, (self.template, self.args))

@@ -26,3 +26,11 @@ def test_untranslated_falls_back_to_english_and_pickles():
     assert text.to("de") == "test never translated 1"
     again = pickle.loads(pickle.dumps(text))
     assert isinstance(again, Text) and again == text and again.template == text.template
+
+
+def test_german_numbers_group_thousands_with_points() -> None:
+    """A German reader sees 8.820.651-mal, not the English 8,820,651; plain fields are left as they are."""
+    german({"{n:,} of {m}; {x:,.1f}": "{n:,} von {m}; {x:,.1f}"})
+    text = tr("{n:,} of {m}; {x:,.1f}", n=8820651, m=1234, x=1234.5)
+    assert localize(text, "de") == "8.820.651 von 1234; 1.234,5"
+    assert localize(text, "en") == "8,820,651 of 1234; 1,234.5"
