@@ -10,14 +10,15 @@ from ninja_core.config import SIZE_FIELDS
 from ninja_core.nets import NETS
 from ninja_core.train import TrainConfig
 
-from ..schemas import NetInfo
+from ..schemas import ErrorBody, NetInfo
 from ..serialise import ORJSON
 from .train import default_steps
 
 router = APIRouter(prefix="/api/nets", tags=["nets"])
 
 
-@router.get("", response_model=list[NetInfo], summary="The networks, each with its sizes, defaults and ranges")
+@router.get("", response_model=list[NetInfo], summary="The networks, each with its sizes, defaults and ranges",
+            responses={422: {"model": ErrorBody, "description": "a lang other than en or de"}})
 async def list_nets(
     lang: Annotated[Literal["en", "de"], Query(description="language of the titles and the sizes' help")] = "en",
 ) -> ORJSON:
