@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+import torch
 
 from ninja_core.config import Config
 from ninja_core.data import Dataset, load_dataset
@@ -22,3 +25,19 @@ def default_run(dataset: Dataset) -> Run:
 @pytest.fixture(scope="session")
 def fused_run(dataset: Dataset) -> Run:
     return check(Config(variant="fused"), dataset)
+
+
+@pytest.fixture(scope="session")
+def gpt_run(dataset: Dataset) -> Run:
+    """The GPT at its defaults, float32 chain (read only: several modules share it)."""
+    return check(Config(net="gpt"), dataset)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """As the server and training run: one torch thread (two collapse when another process wants a core).
+    A module opts in with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -24,8 +24,8 @@ def _decode(z: dict) -> np.ndarray:  # type: ignore[type-arg]
 
 
 @pytest.fixture(scope="module")
-def gpt(dataset: Dataset) -> Run:
-    return check(Config(net="gpt"), dataset)
+def gpt(gpt_run: Run) -> Run:
+    return gpt_run
 
 
 def _figure(run: Run, name: str, sample: int = 0, lang: str = "en") -> dict:  # type: ignore[type-arg]

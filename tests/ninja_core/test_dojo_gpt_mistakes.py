@@ -6,11 +6,9 @@ mask out of the backward is *not* a mistake (autograd's gradient is 0 there alre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import torch
 
 from ninja_core.config import Config
 from ninja_core.data import Dataset
@@ -150,17 +148,12 @@ NOT_MISTAKES = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def runs(dataset: Dataset) -> dict[str, Run]:
-    return {"gpt": check(Config(net="gpt"), dataset), "hs4": check(Config(net="gpt", n_head=8), dataset),
+def runs(dataset: Dataset, gpt_run: Run) -> dict[str, Run]:
+    return {"gpt": gpt_run, "hs4": check(Config(net="gpt", n_head=8), dataset),
             "t4": check(Config(net="gpt", block_size=4), dataset)}
 
 

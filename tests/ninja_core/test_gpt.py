@@ -4,7 +4,6 @@ float64, the fused blocks, finite differences, the forward against torch's own l
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -25,18 +24,8 @@ PER_LAYER = ("ln1_mean", "ln1_diff", "ln1_diff2", "ln1_var", "ln1_rstd", "ln1_no
              "fcproj", "residual3")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """As the server and training run: one torch thread (two collapse when another process wants a core)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-@pytest.fixture(scope="module")
-def gpt_run(dataset: Dataset) -> Run:
-    return check(Config(net="gpt"), dataset)
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
-import torch
 
 from ninja_core.cli import main
 from ninja_core.config import Config
@@ -22,17 +20,8 @@ from tests.ninja_core.test_dojo_german import assert_german
 TAPE = get_net("gpt").tape(Config(net="gpt"))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-@pytest.fixture(scope="module")
-def gpt_run(dataset: Dataset) -> Run:
-    return check(Config(net="gpt"), dataset)
 
 
 @pytest.fixture(scope="module")
