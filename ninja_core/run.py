@@ -228,8 +228,16 @@ def check(config: Config | None = None, data: Dataset | str | Path | None = None
         initial = {k: v.detach().to(device=initial[k].device, dtype=initial[k].dtype).clone()
                    for k, v in params.items()}
     Xb, Yb = net.batch(cfg, dataset, g)
+    return run_tape(cfg, net, tape, dataset, initial, Xb, Yb)
+
+
+def run_tape(cfg: Config, net: Network, tape: Tape, dataset: Dataset, params: dict[str, torch.Tensor],
+             Xb: torch.Tensor, Yb: torch.Tensor) -> Run:
+    """The tape on these parameters and this minibatch (Xb (B, T), Yb (B,) or (B, T)): forward, autograd,
+    the manual backward, the local checks and one comparison per gradient. `check` draws what it
+    passes from the config; a notebook's judge passes the learner's own."""
     constants = net.constants(cfg, Xb)
-    detached, reference, manual = both_passes(tape, initial, Xb, Yb, constants, cfg.variant)
+    detached, reference, manual = both_passes(tape, params, Xb, Yb, constants, cfg.variant)
     local = local_backward(tape, detached, reference, cfg.variant, manual)
     run = Run(cfg, net, tape, dataset, detached, reference, manual, local, constants=constants)
     run.nodes = judge_nodes(tape, detached, manual, reference, local, cfg.variant)

@@ -20,12 +20,13 @@ import difflib
 import html
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..compare import Comparison, compare
+from ..compare import STATUSES, Comparison, compare
 from ..i18n import Text, german, localize, tr
 from .cell import Statement, analyse, backward_slice, defining
 from .diagnose import one_hot_findings
@@ -57,6 +58,18 @@ if TYPE_CHECKING:
 
 PASSING = ("exact", "approx")
 LOCAL_STATUSES = ("exact", "approx", "mismatch", "shape_mismatch", "missing", "error")  # GradeRow.local_status
+
+
+def row_totals(rows: Sequence[Any]) -> dict[str, int]:
+    """Counts of a grade table's rows (anything with `status` and `local_status`): one per status, then
+    passed and local_passed (exact or approx) and total. The page's and the notebook's tables share it."""
+    counts = {status: 0 for status in STATUSES}
+    for row in rows:
+        counts[row.status] += 1
+    counts["passed"] = sum(row.status in PASSING for row in rows)
+    counts["local_passed"] = sum(row.local_status in PASSING for row in rows)
+    counts["total"] = len(rows)
+    return counts
 MAX_ELSEWHERE = 8  # candidate variables compared per missing node: each comparison reads the whole tensor
 SNAPSHOT_ELEMENTS = 1 << 20  # gradients up to this size are kept as they were set, to say whether they were right
 SEARCH_SECONDS = 1.0  # all one-edit searches of one cell together (each at most edits.MAX_SECONDS)
@@ -153,13 +166,7 @@ class GradeReport:
 
     @property
     def totals(self) -> dict[str, int]:
-        counts = {status: 0 for status in ("exact", "approx", "mismatch", "shape_mismatch", "missing")}
-        for row in self.rows:
-            counts[row.status] += 1
-        counts["passed"] = sum(row.status in PASSING for row in self.rows)
-        counts["local_passed"] = sum(row.local_status in PASSING for row in self.rows)
-        counts["total"] = len(self.rows)
-        return counts
+        return row_totals(self.rows)
 
     def to_dict(self, lang: str = "en") -> dict[str, Any]:
         return {

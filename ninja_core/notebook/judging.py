@@ -38,6 +38,7 @@ import torch
 from ..compare import Comparison, compare
 from ..config import SIZE_FIELDS
 from ..dojo import DojoError, Fix, GradeReport, grade_cell
+from ..dojo.grade import PASSING, row_totals
 from ..dojo.judge import COLOURS, judge_value
 from ..dojo.scope import forward_names
 from ..i18n import Lang, german, localize, pick, tr
@@ -45,7 +46,6 @@ from .history import Backward, backward_source
 from .rerun import ForwardCheck, Rebuilt, rebuild
 
 log = logging.getLogger(__name__)
-PASSING = ("exact", "approx")
 
 german({
     "not defined: your notebook has no d{name}": "nicht definiert: dein Notebook hat kein d{name}",
@@ -154,13 +154,7 @@ class Judgement:
 
     @property
     def totals(self) -> dict[str, int]:
-        counts = {s: 0 for s in ("exact", "approx", "mismatch", "shape_mismatch", "missing")}
-        for row in self.rows:
-            counts[row.status] += 1
-        counts["passed"] = sum(r.status in PASSING for r in self.rows)
-        counts["local_passed"] = sum(r.local_status in PASSING for r in self.rows)
-        counts["total"] = len(self.rows)
-        return counts
+        return row_totals(self.rows)
 
     def row(self, name: str) -> Row:
         """The row of a node, by its name or an alias (zprebn, apreact, a). Raises KeyError."""

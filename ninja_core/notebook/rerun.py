@@ -21,11 +21,10 @@ from typing import Any
 
 import torch
 
-from ..backward import both_passes, local_backward
 from ..compare import compare
 from ..data import Dataset, Vocab
 from ..i18n import german, tr
-from ..run import Run, judge_nodes
+from ..run import Run, run_tape
 from .namespace import Found, find
 
 german({
@@ -108,15 +107,9 @@ def vocab_chars(namespace: Mapping[str, Any], size: int) -> tuple[str, ...]:
 
 def build(found: Found, data: Dataset) -> Run:
     """`run.check` on copies of the learner's parameters and minibatch (chain variant)."""
-    cfg, net, tape = found.config, found.net, found.tape
     params = {k: v.detach().clone() for k, v in found.params.items()}
     Xb, Yb = found.Xb.detach().clone(), found.Yb.detach().clone()
-    constants = net.constants(cfg, Xb)
-    detached, reference, manual = both_passes(tape, params, Xb, Yb, constants, cfg.variant)
-    local = local_backward(tape, detached, reference, cfg.variant, manual)
-    run = Run(cfg, net, tape, data, detached, reference, manual, local, constants=constants)
-    run.nodes = judge_nodes(tape, detached, manual, reference, local, cfg.variant)
-    return run
+    return run_tape(found.config, found.net, found.tape, data, params, Xb, Yb)
 
 
 def forward_checks(found: Found, run: Run) -> tuple[ForwardCheck, ...]:
