@@ -45,10 +45,6 @@ _DATA = re.compile(r"d[0-9a-f]{8}")
 SCHEDULE_CODE = "of"  # -t5000-of200000-: 5 000 steps of a training scheduled for 200 000 (stopped early)
 # The fields of a config that change how a run is checked, not which weights training produces.
 CHECK_ONLY = ("dtype", "variant", "device")
-# Each network's manual-backward training speed on one thread of this machine (steps/s; `bench --net`),
-# until this process has timed a training of it: Retry-After and the budget's estimates start from it.
-DEFAULT_STEPS_PER_S = {"mlp": 4000.0, "wavenet": 900.0, "gpt": 150.0}
-FALLBACK_STEPS_PER_S = 150.0  # a network not listed: the slowest one's
 
 
 class RunNotFound(LookupError):
@@ -193,7 +189,7 @@ class RunRegistry:
         self._pool = ThreadPoolExecutor(max_workers=settings.heavy_workers, thread_name_prefix="heavy-run")
         self._trainings: dict[str, _Training] = {}
         self._jobs: list[CheckpointTraining] = []
-        self.steps_per_s = dict(DEFAULT_STEPS_PER_S)  # per network, updated from this process's trainings
+        self.steps_per_s: dict[str, float] = {}  # per network, measured on this process's trainings
         self.counters = {"trainings": 0, "checkpoint_hits": 0}
 
     def close(self) -> None:
@@ -271,8 +267,8 @@ class RunRegistry:
     # ---- trained weights ------------------------------------------------------------------------
 
     def speed(self, net: str) -> float:
-        """Training steps/s expected for `net` (the last timed training here, else DEFAULT_STEPS_PER_S)."""
-        return self.steps_per_s.get(net, FALLBACK_STEPS_PER_S)
+        """Training steps/s expected for `net`: the last timed training here, else the network's own figure."""
+        return self.steps_per_s.get(net) or get_net(net).steps_per_s
 
     def _eta(self, training: _Training, steps: int) -> int:
         """Seconds until the training is done, for Retry-After: 1..60 (the page waits up to 60 s at once,

@@ -84,6 +84,9 @@ class Network:
     # the finite-difference step h of gradcheck (float64): small enough for the truncation error
     # (~h⁴) on the scale the loss bends on, large enough for rounding (~1e-16 · loss / h)
     fd_step: ClassVar[float] = 3e-3
+    # manual-backward training steps/s at the recipe's sizes on one thread of a 2-core machine
+    # (`bench --net`, rounded down): what a server estimates a training's time from until it has timed one
+    steps_per_s: ClassVar[float] = 150.0
 
     # ---- config -------------------------------------------------------------------------------
 

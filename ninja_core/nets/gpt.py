@@ -164,6 +164,7 @@ class GPT(Network):
     #   2.017, at 1e-3 -> 1e-4 val 2.014, at the issue reference's constant 5e-4 val 2.040.
     recipe = Recipe(steps=40_000, batch_size=32, lr=1e-3, lr_decay_at=0.75, lr_decayed=1e-4, optimizer="adamw",
                     weight_decay=0.1, sizes=(("block_size", 16),))
+    steps_per_s = 150.0  # bench: ~580; in a stream with its audits and statistics ~150
 
     # At GPT-2's initialisation the residual stream is ~0.03 in scale, and each layernorm divides it by
     # that: the loss bends on a scale of ~0.03 in the residual parameters (attprojb, wpe). The default

@@ -142,12 +142,13 @@ def test_retry_after_for_a_training_counts_with_its_own_networks_speed() -> None
     """A GPT step costs ~25 MLP steps: the same number of steps must not promise the same wait."""
     from concurrent.futures import Future
 
-    from app.registry import DEFAULT_STEPS_PER_S, _Training
+    from app.registry import _Training
+    from ninja_core.nets import NETS
 
     app = create_app(Settings())
     with TestClient(app):
         registry = app.state.registry
         now = time.monotonic()
         etas = {net: registry._eta(_Training("k", net, 20_000, now, Future()), 20_000)
-                for net in DEFAULT_STEPS_PER_S}
+                for net in NETS}
     assert etas["mlp"] == 6 and etas["gpt"] == 60 and etas["mlp"] < etas["wavenet"] < etas["gpt"], etas
