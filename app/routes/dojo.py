@@ -71,7 +71,7 @@ def code_error(exc: DojoError, lang: str = "en") -> ORJSON:
 LangQuery = Annotated[Literal["en", "de"] | None, Query(description="language of the messages, as the body's lang")]
 
 
-def _lang(body: CheckRequest | GradeRequest, query: str | None) -> str:
+def _lang(body: CheckRequest | GradeRequest, query: Literal["en", "de"] | None) -> Literal["en", "de"]:
     return body.lang if "lang" in body.model_fields_set or query is None else query
 
 
@@ -81,18 +81,17 @@ async def check(request: Request, run_id: str, body: CheckRequest, registry: Reg
                 lang: LangQuery = None) -> Any:
     """The code sees every forward tensor and parameter, `Xb`, `Yb`, `n`, `torch`, `F`, and the true
     gradients `d<name>` of every node between this one and the loss."""
-    body.lang = _lang(body, lang)  # type: ignore[assignment]
-    request.state.lang = body.lang
+    lang = request.state.lang = _lang(body, lang)
     _, run = await registry.get_by_id(run_id, client)
     pool: DojoPool = request.app.state.dojo_pool
     try:
-        verdict = await pool.run(check_node, run, body.node, body.code, lang=body.lang)
+        verdict = await pool.run(check_node, run, body.node, body.code, lang=lang)
     except UnknownNodeError as exc:  # a bad field of the body (the run itself exists): 422, like other fields
         return error_response(422, "validation_error", tr("node: {message}", message=exc.args[0] if exc.args else str(exc)),
-                              field="node", allowed=list(run.nodes), lang=body.lang)
+                              field="node", allowed=list(run.nodes), lang=lang)
     except DojoError as exc:
-        return code_error(exc, body.lang)
-    return ORJSON(verdict.to_dict(lang=body.lang))
+        return code_error(exc, lang)
+    return ORJSON(verdict.to_dict(lang=lang))
 
 
 @router.post("/{run_id}/grade", response_model=GradeDocument, responses=RESPONSES,
@@ -101,13 +100,12 @@ async def grade(request: Request, run_id: str, body: GradeRequest, registry: Reg
                 lang: LangQuery = None) -> Any:
     """The cell sees only forward values and parameters (no true gradients). A cell that fails part
     way is still judged up to where it stopped (`complete` false, `error` says where)."""
-    body.lang = _lang(body, lang)  # type: ignore[assignment]
-    request.state.lang = body.lang
+    lang = request.state.lang = _lang(body, lang)
     _, run = await registry.get_by_id(run_id, client)
     pool: DojoPool = request.app.state.dojo_pool
     try:
         report = await pool.run(grade_cell, run, body.code)  # the network's limits (a GPT cell is up to 40 KiB)
     except DojoError as exc:
-        return code_error(exc, body.lang)
-    return ORJSON(report.to_dict(lang=body.lang))
+        return code_error(exc, lang)
+    return ORJSON(report.to_dict(lang=lang))
 
