@@ -76,6 +76,15 @@ export async function drawFigure(div, figure, filename) {
   await Plotly.react(div, shown.data, shown.layout, config);
 }
 
+// The text in the figure's place until a figure is drawn ("no run", "plotly.js failed to load");
+// static, so the page's relabelling by language leaves it alone.
+export function drawFigureMessage(text) {
+  const placeholder = document.getElementById("figure-placeholder");
+  if (!placeholder) return;
+  delete placeholder.dataset.i18n;
+  placeholder.textContent = text;
+}
+
 export function clearFigure(div) {
   if (window.Plotly && div.data) window.Plotly.purge(div);
 }

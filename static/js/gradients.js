@@ -104,12 +104,7 @@ export class Gradients {
     summary.drawSummaryMessage(dom.loss, dom.counts, text);
     table.drawTableMessage(dom.tbody, text);
     detail.drawDetailMessage(dom.detail, text);
-    // the figure's placeholder says the same (not "loading the plotting library…" under an error)
-    const placeholder = document.getElementById("figure-placeholder");
-    if (placeholder) {
-      delete placeholder.dataset.i18n;
-      placeholder.textContent = text;
-    }
+    figure.drawFigureMessage(text);  // not "loading the plotting library…" under an error
   }
 
   // Everything again in the language on screen (the documents are re-fetched in it by relang()).
@@ -251,8 +246,7 @@ export class Gradients {
     try {
       await this.app.plotly.ready;
     } catch {
-      const placeholder = document.getElementById("figure-placeholder");
-      if (placeholder) placeholder.textContent = this.app.t("plotly_failed");
+      figure.drawFigureMessage(this.app.t("plotly_failed"));
       document.body.dataset.state = "ready";
       return;
     }
