@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -22,7 +23,12 @@ router = APIRouter(prefix="/api/nets", tags=["nets"])
 async def list_nets(
     lang: Annotated[Literal["en", "de"], Query(description="language of the titles and the sizes' help")] = "en",
 ) -> ORJSON:
-    return ORJSON([{**net.describe(lang), "train": train_info(name)} for name, net in NETS.items()])
+    return ORJSON(nets_document(lang))
+
+
+@cache  # the networks are fixed for the process: built once per language, not on every page load
+def nets_document(lang: str) -> list[dict[str, Any]]:
+    return [{**net.describe(lang), "train": train_info(name)} for name, net in NETS.items()]
 
 
 def train_info(net: str) -> dict[str, Any]:
